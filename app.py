@@ -1,0 +1,406 @@
+"""Classroom expression monitor: the Gradio app (Hugging Face Spaces entry point).
+
+This file only wires the UI: every computation lives in ``fer/``. Models load once in
+:func:`main` (never at import) and are shared read-only; everything that belongs to one user
+(the session log and the face tracker) lives in ``gr.State``.
+
+Run locally:  python app.py [--host 127.0.0.1] [--port 7860] [--share] [--checkpoint FOLDER]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import numpy as np
+import pandas as pd
+import torch
+
+from fer import (
+    EXPRESSION_COLORS,
+    FaceDetector,
+    FaceTracker,
+    InputError,
+    Pipeline,
+    PipelineSettings,
+    SessionLog,
+    analyze_video,
+    annotate,
+    as_rgb,
+    default_checkpoint,
+    load_classifier,
+    load_image,
+)
+from fer.detection import DetectorSettings
+
+logger = logging.getLogger("app")
+
+RESPONSIBLE_USE = """
+**Responsible use.** Expressions are not feelings: a "Sad" face may be a tired or concentrating one.
+The model is weakest on *Disgust* and *Fear* (see the model card). No frame is stored: images are
+analysed in memory and only what you export is written. Emotion recognition of students is
+**prohibited in education institutions in the EU** (AI Act, Art. 5(1)(f)); use the class-only view
+(aggregates, no per-face labels) and tell your class before you run it.
+"""
+
+# Streaming choices, deliberately:
+# - STREAM_EVERY 0.25 s: 4 frames/s is plenty for a class's mood (which changes over seconds) and
+#   leaves headroom on 2 CPU cores (~60-100 ms per frame) for several concurrent users.
+# - STREAM_TIME_LIMIT 3 h: a class session; the log lives in gr.State, so a restarted stream
+#   continues the same session.
+# - STREAM_CONCURRENCY 4: at most 4 streams are processed at once; more users queue rather than
+#   slow everyone down (torch already uses both cores for one frame).
+STREAM_EVERY = 0.25
+STREAM_TIME_LIMIT = 3 * 60 * 60
+STREAM_CONCURRENCY = 4
+CHART_REFRESH_SECONDS = 1.0
+MAX_FILE_SIZE = "200mb"
+
+
+def gpu(fn):
+    """Wrap GPU-using functions with ``spaces.GPU`` on Hugging Face ZeroGPU; unchanged elsewhere."""
+    try:
+        import spaces  # type: ignore[import-not-found]
+    except ImportError:
+        return fn
+    return spaces.GPU(fn)
+
+
+@dataclass
+class UserSession:
+    """One browser (or gradio_client) session's data: never shared between users."""
+
+    log: SessionLog
+    tracker: FaceTracker = field(default_factory=FaceTracker)
+    started: float = field(default_factory=time.monotonic)
+    frame_index: int = 0
+    last_chart_update: float = -1e9
+
+    def timestamp(self) -> float:
+        return time.monotonic() - self.started
+
+    def reset(self) -> None:
+        self.log.reset()
+        self.tracker.reset()
+        self.started = time.monotonic()
+        self.frame_index = 0
+        self.last_chart_update = -1e9
+
+
+def _payload_path(payload: Any, what: str) -> str:
+    """The server-side path of an uploaded file, from a raw (not preprocessed) Gradio payload."""
+    if payload is None:
+        raise InputError(f"no {what} was given")
+    if isinstance(payload, dict):
+        path = payload.get("path") or (payload.get("video") or {}).get("path")
+    else:
+        path = str(payload)
+    if not path:
+        raise InputError(f"the {what} upload has no file")
+    return path
+
+
+def _faces_table(result_json: dict) -> pd.DataFrame:
+    rows = [
+        {"face": i + 1, "expression": f["label"], "confidence": f["confidence"],
+         "box": ", ".join(f"{v:.0f}" for v in f["box"]), **{k: v for k, v in f["scores"].items()}}
+        for i, f in enumerate(result_json["faces"])
+    ]
+    return pd.DataFrame(rows)
+
+
+class App:
+    """The handlers behind the UI and the API; holds only the shared, read-only pipeline."""
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.pipeline = pipeline
+        self.colors = {name: "#%02x%02x%02x" % EXPRESSION_COLORS.get(name, (128, 128, 128)) for name in pipeline.label_names}
+
+    def new_session(self) -> UserSession:
+        return UserSession(SessionLog(self.pipeline.label_names))
+
+    # -- photo -------------------------------------------------------------------------------
+    def _analyze_file(self, payload: Any, class_only: bool = False) -> tuple[np.ndarray, dict]:
+        try:
+            image = load_image(_payload_path(payload, "image"))
+            result = self.pipeline.analyze(image)
+        except InputError as error:
+            raise gr.Error(str(error)) from None
+        result_json = result.to_json()
+        if class_only:
+            result_json = _class_only(result_json)
+        if result_json["num_faces"] == 0:
+            result_json["message"] = "No face found. Faces smaller than the minimum face size are ignored."
+        return annotate(image, result, show_labels=not class_only), result_json
+
+    @gpu
+    def analyze_image(self, payload: Any) -> dict:
+        """API: image in, JSON out (per face: box, landmarks, label, confidence, scores)."""
+        return self._analyze_file(payload)[1]
+
+    @gpu
+    def photo_view(self, payload: Any, class_only: bool):
+        annotated, result_json = self._analyze_file(payload, class_only)
+        table = pd.DataFrame() if class_only else _faces_table(result_json)
+        note = f"{result_json['num_faces']} face(s) in {result_json['timings_ms'].get('total', 0):.0f} ms"
+        if "message" in result_json:
+            note = result_json["message"]
+        return annotated, table, result_json, note
+
+    # -- live --------------------------------------------------------------------------------
+    def _frame(self, frame: Any, session: UserSession) -> tuple[np.ndarray, Any]:
+        image = as_rgb(np.asarray(frame))
+        result = self.pipeline.analyze(image, tracker=session.tracker, timestamp=session.timestamp(), frame_index=session.frame_index)
+        session.frame_index += 1
+        session.log.add(result)
+        return image, result
+
+    @gpu
+    def live_frame(self, frame: Any, session: UserSession, class_only: bool):
+        """Stream handler: annotated frame, and the charts about once a second."""
+        if session is None:
+            session = self.new_session()
+        if frame is None:  # the browser sent no frame (camera starting or stopped): keep everything
+            return gr.skip(), session, gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        try:
+            image, result = self._frame(frame, session)
+        except InputError as error:
+            raise gr.Error(str(error)) from None
+        annotated = annotate(image, result, show_labels=not class_only)
+        now = time.monotonic()
+        status = f"{len(result.faces)} face(s), {result.timings['total']:.0f} ms/frame, {session.log.frames} frames logged"
+        if now - session.last_chart_update < CHART_REFRESH_SECONDS:
+            return annotated, session, gr.skip(), gr.skip(), gr.skip(), status
+        session.last_chart_update = now
+        timeline, distribution, faces = self.charts(session, class_only)
+        return annotated, session, timeline, distribution, faces, status
+
+    @gpu
+    def analyze_frame(self, payload: Any, session: UserSession) -> tuple[dict, UserSession]:
+        """API: one live frame into this session's log (tracked, smoothed); JSON out."""
+        if session is None:
+            session = self.new_session()
+        try:
+            image = load_image(_payload_path(payload, "frame"))
+            result = self.pipeline.analyze(image, tracker=session.tracker, timestamp=session.timestamp(), frame_index=session.frame_index)
+        except InputError as error:
+            raise gr.Error(str(error)) from None
+        session.frame_index += 1
+        session.log.add(result)
+        return {**result.to_json(), "timestamp": round(result.timestamp, 3), "frames_logged": session.log.frames}, session
+
+    # -- dashboard ---------------------------------------------------------------------------
+    def charts(self, session: UserSession, class_only: bool = False):
+        faces = pd.DataFrame() if class_only else session.log.face_table()
+        return session.log.timeline(), session.log.distribution(), faces
+
+    def dashboard(self, session: UserSession, class_only: bool):
+        session = session or self.new_session()
+        timeline, distribution, faces = self.charts(session, class_only)
+        return timeline, distribution, faces, session.log.summary()
+
+    def session_summary(self, session: UserSession) -> dict:
+        """API: this session's summary (frames, duration, expression distribution)."""
+        return (session or self.new_session()).log.summary()
+
+    def export_session(self, session: UserSession) -> tuple[str, str]:
+        """API and button: the session log as CSV and JSON files (written only on request)."""
+        session = session or self.new_session()
+        folder = Path(tempfile.mkdtemp(prefix="fer_export_"))
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        return str(session.log.export_csv(folder / f"class_session_{stamp}.csv")), str(session.log.export_json(folder / f"class_session_{stamp}.json"))
+
+    def reset_session(self, session: UserSession) -> tuple[UserSession, str]:
+        session = session or self.new_session()
+        session.reset()
+        return session, "Session cleared."
+
+    # -- video -------------------------------------------------------------------------------
+    def _video(self, payload: Any, sample_fps: float, class_only: bool, annotated: bool, progress: gr.Progress):
+        try:
+            path = _payload_path(payload, "video")
+            out = Path(tempfile.mkdtemp(prefix="fer_video_"))
+            report = analyze_video(
+                self.pipeline, path, sample_fps=float(sample_fps), show_labels=not class_only,
+                annotated_path=out / "annotated.webm" if annotated else None,
+                progress=lambda fraction, message: progress(fraction, desc=message),
+            )
+        except InputError as error:
+            raise gr.Error(str(error)) from None
+        csv_path = report.session.export_csv(out / "video_session.csv")
+        summary = {**report.session.summary(), "analyzed_frames": report.analyzed_frames, "sample_fps": float(sample_fps)}
+        return report, csv_path, summary
+
+    @gpu
+    def analyze_video_api(self, payload: Any, sample_fps: float = 5.0, progress: gr.Progress = gr.Progress()) -> tuple[dict, str]:
+        """API: video in; session summary JSON and the per-frame CSV out."""
+        _, csv_path, summary = self._video(payload, sample_fps, False, False, progress)
+        return summary, str(csv_path)
+
+    @gpu
+    def video_view(self, payload: Any, sample_fps: float, class_only: bool, progress: gr.Progress = gr.Progress()):
+        report, csv_path, summary = self._video(payload, sample_fps, class_only, True, progress)
+        timeline, distribution = report.session.timeline(), report.session.distribution()
+        faces = pd.DataFrame() if class_only else report.session.face_table()
+        video = str(report.annotated_path) if report.annotated_path else None
+        return video, timeline, distribution, faces, str(csv_path), summary
+
+
+def _class_only(result_json: dict) -> dict:
+    """Aggregates only: how many faces show each expression, no per-face labels or boxes."""
+    counts: dict[str, int] = {}
+    for face in result_json["faces"]:
+        counts[face["label"]] = counts.get(face["label"], 0) + 1
+    return {"width": result_json["width"], "height": result_json["height"], "num_faces": result_json["num_faces"],
+            "expression_counts": counts, "faces": [], "labels": result_json["labels"], "timings_ms": result_json["timings_ms"]}
+
+
+def build_ui(app: App) -> gr.Blocks:
+    """The Blocks layout: Live, Photo, Video and Dashboard tabs, plus named API endpoints."""
+    labels = list(app.pipeline.label_names)
+    plot_kwargs = {"color_map": app.colors, "height": 260}
+
+    def line_plot(label: str) -> gr.LinePlot:
+        return gr.LinePlot(x="time", y="share", color="expression", label=label, x_title="seconds", y_title="share of faces",
+                           y_lim=[0, 1], **plot_kwargs)
+
+    def bar_plot(label: str) -> gr.BarPlot:
+        return gr.BarPlot(x="expression", y="share", color="expression", label=label, y_lim=[0, 1], sort=labels, **plot_kwargs)
+
+    with gr.Blocks(title="Classroom expression monitor") as demo:
+        session = gr.State(app.new_session)
+        gr.Markdown("# Classroom expression monitor\nFinds every face in the class video, reads its expression, "
+                    "and charts the class over the session.")
+        gr.Markdown(RESPONSIBLE_USE)
+        class_only = gr.Checkbox(label="Class-only view (aggregates only: no per-face labels)", value=False)
+
+        with gr.Tab("Live"):
+            with gr.Row():
+                webcam = gr.Image(sources=["webcam"], streaming=True, type="numpy", label="Camera or shared screen")
+                live_out = gr.Image(label="Annotated", type="numpy", interactive=False)
+            live_status = gr.Markdown()
+            with gr.Row():
+                live_timeline = line_plot("Class expressions over time")
+                live_distribution = bar_plot("Overall distribution")
+            live_faces = gr.Dataframe(label="Faces", interactive=False)
+
+        with gr.Tab("Photo"):
+            with gr.Row():
+                photo_in = gr.Image(type="filepath", sources=["upload", "clipboard"], label="Photo or gallery screenshot")
+                photo_out = gr.Image(label="Annotated", interactive=False)
+            photo_button = gr.Button("Analyze photo", variant="primary")
+            photo_note = gr.Markdown()
+            photo_table = gr.Dataframe(label="Faces", interactive=False)
+            with gr.Accordion("JSON", open=False):
+                photo_json = gr.JSON()
+
+        with gr.Tab("Video"):
+            with gr.Row():
+                video_in = gr.Video(sources=["upload"], label="Recorded lecture")
+                video_out = gr.Video(label="Annotated (sampled frames)", interactive=False)
+            sample_fps = gr.Slider(0.5, 10, value=2, step=0.5, label="Frames analysed per second of video")
+            video_button = gr.Button("Analyze video", variant="primary")
+            with gr.Row():
+                video_timeline = line_plot("Class expressions over time")
+                video_distribution = bar_plot("Overall distribution")
+            video_faces = gr.Dataframe(label="Faces", interactive=False)
+            with gr.Row():
+                video_csv = gr.File(label="Per-frame CSV")
+                video_summary = gr.JSON(label="Summary")
+
+        with gr.Tab("Dashboard"):
+            refresh = gr.Button("Refresh")
+            with gr.Row():
+                dash_timeline = line_plot("Class expressions over time (live session)")
+                dash_distribution = bar_plot("Overall distribution")
+            dash_faces = gr.Dataframe(label="Faces", interactive=False)
+            dash_summary = gr.JSON(label="Session summary")
+            with gr.Row():
+                export_button = gr.Button("Export CSV + JSON")
+                reset_button = gr.Button("Reset session", variant="stop")
+            with gr.Row():
+                export_csv = gr.File(label="CSV")
+                export_json = gr.File(label="JSON")
+            reset_note = gr.Markdown()
+
+        # Hidden components behind the API-only endpoints.
+        with gr.Row(visible=False):
+            api_image = gr.Image(type="filepath")
+            api_json = gr.JSON()
+            api_frame_json = gr.JSON()
+            api_summary = gr.JSON()
+            api_video = gr.Video()
+            api_fps = gr.Number(value=5.0)
+            api_video_summary = gr.JSON()
+            api_video_csv = gr.File()
+            api_trigger = gr.Button()
+
+        webcam.stream(
+            app.live_frame, [webcam, session, class_only],
+            [live_out, session, live_timeline, live_distribution, live_faces, live_status],
+            stream_every=STREAM_EVERY, time_limit=STREAM_TIME_LIMIT, concurrency_limit=STREAM_CONCURRENCY,
+            api_name="live_stream", api_visibility="undocumented",
+        )
+        photo_button.click(app.photo_view, [photo_in, class_only], [photo_out, photo_table, photo_json, photo_note],
+                           preprocess=False, api_name="photo_view", api_visibility="undocumented", concurrency_limit=4)
+        video_button.click(app.video_view, [video_in, sample_fps, class_only],
+                           [video_out, video_timeline, video_distribution, video_faces, video_csv, video_summary],
+                           api_name="video_view", api_visibility="undocumented", concurrency_limit=1)
+        refresh.click(app.dashboard, [session, class_only], [dash_timeline, dash_distribution, dash_faces, dash_summary],
+                      api_name="dashboard", api_visibility="undocumented")
+        export_button.click(app.export_session, session, [export_csv, export_json], api_name="export_session")
+        reset_button.click(app.reset_session, session, [session, reset_note], api_name="reset_session")
+
+        api_trigger.click(app.analyze_image, api_image, api_json, preprocess=False, api_name="analyze_image", concurrency_limit=4)
+        api_trigger.click(app.analyze_frame, [api_image, session], [api_frame_json, session], preprocess=False,
+                          api_name="analyze_frame", concurrency_limit=4)
+        api_trigger.click(app.session_summary, session, api_summary, api_name="session_summary")
+        api_trigger.click(app.analyze_video_api, [api_video, api_fps], [api_video_summary, api_video_csv],
+                          api_name="analyze_video", concurrency_limit=1)
+    return demo
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Classroom expression monitor (Gradio app)")
+    parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
+    parser.add_argument("--share", action="store_true", default=os.environ.get("GRADIO_SHARE", "").lower() in ("1", "true"))
+    parser.add_argument("--checkpoint", default=os.environ.get("FER_CHECKPOINT", str(default_checkpoint())),
+                        help="timm checkpoint folder, transformers model folder or Hub id")
+    parser.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda")
+    parser.add_argument("--detect-size", type=int, default=DetectorSettings.detect_size)
+    parser.add_argument("--min-face-size", type=int, default=DetectorSettings.min_face_size)
+    parser.add_argument("--detect-every", type=int, default=1, help="in streams, detect every k-th frame and track in between")
+    parser.add_argument("--max-file-size", default=os.environ.get("FER_MAX_FILE_SIZE", MAX_FILE_SIZE))
+    return parser.parse_args(argv)
+
+
+def create_app(args: argparse.Namespace) -> tuple[gr.Blocks, App]:
+    """Load the models once and build the UI (separate from launch so tests can reuse it)."""
+    device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    settings = PipelineSettings(detector=DetectorSettings(detect_size=args.detect_size, min_face_size=args.min_face_size),
+                                detect_every=args.detect_every)
+    pipeline = Pipeline(FaceDetector(settings.detector, device=device), load_classifier(args.checkpoint, device=device), settings)
+    logger.info("models loaded on %s from %s", device, args.checkpoint)
+    app = App(pipeline)
+    return build_ui(app), app
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    args = parse_args(argv)
+    demo, _ = create_app(args)
+    demo.queue(default_concurrency_limit=2)
+    demo.launch(server_name=args.host, server_port=args.port, share=args.share, max_file_size=args.max_file_size,
+                show_error=True)
+
+
+if __name__ == "__main__":
+    main()

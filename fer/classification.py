@@ -1,0 +1,147 @@
+"""Expression classification: a timm checkpoint folder, or a transformers image-classification model."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import torch
+
+from fer.checkpoint import CONFIG_NAME, ModelConfig, load_checkpoint
+from fer.labels import FER2013_CLASSES, canonical_label
+from fer.preprocess import PreprocessConfig, faces_to_tensor, resize_gray, to_gray
+
+__all__ = ["ExpressionClassifier", "TransformersClassifier", "load_classifier"]
+
+logger = logging.getLogger(__name__)
+
+
+class Classifier(Protocol):
+    """What the pipeline needs from a classifier."""
+
+    label_names: tuple[str, ...]
+
+    def predict(self, crops: list[np.ndarray]) -> np.ndarray: ...
+
+
+class ExpressionClassifier:
+    """A timm model rebuilt from a checkpoint folder that carries its own config.
+
+    Example:
+        >>> classifier = ExpressionClassifier.from_pretrained("fer/weights/fer_deit_tiny")  # doctest: +SKIP
+        >>> classifier.predict([face_crop]).sum(1)  # doctest: +SKIP
+        array([1.], dtype=float32)
+    """
+
+    def __init__(self, model: torch.nn.Module, config: ModelConfig, device: str | torch.device = "cpu") -> None:
+        self.device = torch.device(device)
+        self.model = model.to(self.device).eval()
+        self.config = config
+        self.label_names: tuple[str, ...] = config.label_names
+
+    @classmethod
+    def from_pretrained(cls, path_or_id: str | Path, device: str | torch.device = "cpu") -> ExpressionClassifier:
+        """Load a local checkpoint folder, or ``hf-hub:<id>`` for a timm model on the Hugging Face Hub."""
+        text = str(path_or_id)
+        if Path(text).is_dir():
+            model, config = load_checkpoint(text, device=device)
+            return cls(model, config, device)
+        if text.startswith("hf-hub:"):
+            # The real Hub path (needs internet): timm reads the same config.json layout remotely.
+            import timm
+
+            model = timm.create_model(text, pretrained=True)
+            cfg = model.pretrained_cfg
+            config = ModelConfig(
+                architecture=cfg.get("architecture", text),
+                label_names=tuple(cfg.get("label_names") or FER2013_CLASSES),
+                preprocess=PreprocessConfig(input_size=int(cfg["input_size"][-1]), mean=tuple(cfg["mean"]), std=tuple(cfg["std"])),
+            )
+            return cls(model, config, device)
+        raise FileNotFoundError(f"{text} is neither a checkpoint folder nor an 'hf-hub:' model id")
+
+    @torch.inference_mode()
+    def predict(self, crops: list[np.ndarray]) -> np.ndarray:
+        """Probabilities ``(N, C)`` for ``N`` face crops (any size, RGB or gray), one batch."""
+        if len(crops) == 0:
+            return np.zeros((0, len(self.label_names)), np.float32)
+        batch = faces_to_tensor(crops, self.config.preprocess).to(self.device)
+        return self.model(batch).float().softmax(-1).cpu().numpy()
+
+
+class TransformersClassifier:
+    """A Hugging Face ``transformers`` image-classification model, mapped onto the 7 FER classes.
+
+    The model's label names (``id2label``) are matched to FER-2013 classes by name
+    (``happiness`` -> ``Happy``...); labels with no counterpart are dropped and the rest
+    renormalised. Faces are fed as FER-2013 looks: grayscale, reduced to 48 px.
+    """
+
+    def __init__(self, model, processor, device: str | torch.device = "cpu", face_size: int = 48) -> None:
+        self.device = torch.device(device)
+        self.model = model.to(self.device).eval()
+        self.processor = processor
+        self.face_size = face_size
+        id2label = {int(k): v for k, v in model.config.id2label.items()}
+        self.label_names: tuple[str, ...] = FER2013_CLASSES
+        self._columns = []  # (model column, FER column)
+        for column in range(model.config.num_labels):
+            name = canonical_label(id2label.get(column, ""))
+            if name is not None:
+                self._columns.append((column, FER2013_CLASSES.index(name)))
+        if not self._columns:
+            raise ValueError(f"none of the model's labels {sorted(id2label.values())} match {FER2013_CLASSES}")
+
+    @classmethod
+    def from_pretrained(cls, path_or_id: str | Path, device: str | torch.device = "cpu") -> TransformersClassifier:
+        """Load a local folder or a Hub id (e.g. a ViT fine-tuned on FER-2013)."""
+        from transformers import AutoImageProcessor, AutoModelForImageClassification, ViTImageProcessor
+
+        model = AutoModelForImageClassification.from_pretrained(str(path_or_id))
+        try:
+            processor = AutoImageProcessor.from_pretrained(str(path_or_id))
+        except (OSError, ValueError):
+            size = getattr(model.config, "image_size", 224)
+            logger.info("no image processor saved with %s: using ViT defaults at %d px", path_or_id, size)
+            processor = ViTImageProcessor(size={"height": size, "width": size})
+        return cls(model, processor, device)
+
+    @torch.inference_mode()
+    def predict(self, crops: list[np.ndarray]) -> np.ndarray:
+        """Probabilities ``(N, 7)`` in FER-2013 order for ``N`` face crops."""
+        if len(crops) == 0:
+            return np.zeros((0, len(FER2013_CLASSES)), np.float32)
+        gray = [resize_gray(to_gray(np.asarray(c)), self.face_size) for c in crops]
+        inputs = self.processor(images=[np.repeat(g[..., None], 3, axis=2) for g in gray], return_tensors="pt")
+        logits = self.model(pixel_values=inputs["pixel_values"].to(self.device)).logits.float()
+        probs = logits.softmax(-1).cpu().numpy()
+        out = np.zeros((len(crops), len(FER2013_CLASSES)), np.float32)
+        for column, fer_column in self._columns:
+            out[:, fer_column] += probs[:, column]
+        total = out.sum(1, keepdims=True)
+        return np.divide(out, total, out=np.full_like(out, 1 / len(FER2013_CLASSES)), where=total > 0)
+
+
+def load_classifier(path_or_id: str | Path, device: str | torch.device = "cpu") -> ExpressionClassifier | TransformersClassifier:
+    """Pick the backend from what ``path_or_id`` holds.
+
+    A folder whose ``config.json`` has ``architecture`` is a timm checkpoint; one with
+    ``model_type`` is a transformers model; ``hf-hub:<id>`` is a timm Hub model; any other
+    string is tried as a transformers Hub id.
+    """
+    text = str(path_or_id)
+    folder = Path(text)
+    if folder.is_dir():
+        config_path = folder / CONFIG_NAME
+        if not config_path.is_file():
+            raise FileNotFoundError(f"{folder} has no {CONFIG_NAME}")
+        config = json.loads(config_path.read_text())
+        if "model_type" in config:
+            return TransformersClassifier.from_pretrained(folder, device)
+        return ExpressionClassifier.from_pretrained(folder, device)
+    if text.startswith("hf-hub:"):
+        return ExpressionClassifier.from_pretrained(text, device)
+    return TransformersClassifier.from_pretrained(text, device)
