@@ -81,8 +81,8 @@ def load_image(source: str | Path | bytes, max_pixels: int = MAX_PIXELS) -> np.n
                     array = np.asarray(image)
                 else:
                     array = np.asarray(image.convert("RGBA" if "A" in image.getbands() else "RGB"))
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise InputError(f"{name} is too large to decode safely; the limit is {max_pixels / 1e6:.0f} MP") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        raise InputError(f"{name} is too large to decode safely ({error}); the limit is {max_pixels / 1e6:.0f} MP") from None
     except UnidentifiedImageError:
         raise InputError(f"{name} is not an image PIL can read (JPEG, PNG, WebP, BMP, TIFF...)") from None
     except OSError as error:

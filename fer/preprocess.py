@@ -98,7 +98,7 @@ def normalize(gray01: torch.Tensor, config: PreprocessConfig) -> torch.Tensor:
         raise ValueError(f"expected (N, 1, H, W), got {tuple(gray01.shape)}")
     size = config.input_size
     if gray01.shape[-2:] != (size, size):
-        gray01 = F.interpolate(gray01, size=(size, size), mode="bilinear", align_corners=False)
+        gray01 = F.interpolate(gray01, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
     mean = torch.tensor(config.mean, dtype=gray01.dtype, device=gray01.device).view(1, 3, 1, 1)
     std = torch.tensor(config.std, dtype=gray01.dtype, device=gray01.device).view(1, 3, 1, 1)
     return (gray01.expand(-1, 3, -1, -1) - mean) / std

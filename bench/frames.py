@@ -1,0 +1,46 @@
+"""Test and benchmark frames built from real faces (never random noise)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+__all__ = ["gallery", "place"]
+
+
+def place(face: np.ndarray, width: int, height: int, side: int, x: int | None = None, y: int | None = None,
+          background: int = 30) -> np.ndarray:
+    """A ``width x height`` RGB frame with ``face`` resized to ``side`` pixels at ``(x, y)`` (centred by default)."""
+    frame = np.full((height, width, 3), background, np.uint8)
+    face = face if face.ndim == 3 else np.repeat(face[..., None], 3, axis=2)
+    small = cv2.resize(face, (side, side), interpolation=cv2.INTER_AREA if side < face.shape[0] else cv2.INTER_LINEAR)
+    x = (width - side) // 2 if x is None else x
+    y = (height - side) // 2 if y is None else y
+    frame[y : y + side, x : x + side] = small
+    return frame
+
+
+def gallery(faces: list[np.ndarray], rows: int, cols: int, width: int, height: int,
+            face_fraction: float = 0.8) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
+    """A video-call gallery frame: ``rows x cols`` tiles, each with one face.
+
+    Args:
+        faces: faces (RGB or gray), used in turn for the tiles (cycled if fewer than tiles).
+        face_fraction: face side as a fraction of the tile's smaller side.
+
+    Returns:
+        The frame, and each tile's face box ``(x1, y1, x2, y2)`` in tile order.
+    """
+    frame = np.full((height, width, 3), 30, np.uint8)
+    tile_w, tile_h = width // cols, height // rows
+    side = int(min(tile_w, tile_h) * face_fraction)
+    boxes = []
+    for index in range(rows * cols):
+        r, c = divmod(index, cols)
+        face = faces[index % len(faces)]
+        face = face if face.ndim == 3 else np.repeat(face[..., None], 3, axis=2)
+        interpolation = cv2.INTER_AREA if side < face.shape[0] else cv2.INTER_LINEAR
+        y, x = r * tile_h + (tile_h - side) // 2, c * tile_w + (tile_w - side) // 2
+        frame[y : y + side, x : x + side] = cv2.resize(face, (side, side), interpolation=interpolation)
+        boxes.append((x, y, x + side, y + side))
+    return frame, boxes

@@ -1,0 +1,51 @@
+import numpy as np
+import pytest
+
+from bench.frames import gallery
+from fer import DetectorSettings, Faces
+
+
+def _inside(faces: Faces, image: np.ndarray) -> bool:
+    h, w = image.shape[:2]
+    b = faces.boxes
+    return bool((b[:, 0] >= 0).all() and (b[:, 1] >= 0).all() and (b[:, 2] <= w).all() and (b[:, 3] <= h).all())
+
+
+def test_one_face_in_a_real_photo(detector, astronaut):
+    faces = detector.detect(astronaut)
+    assert len(faces) == 1
+    assert _inside(faces, astronaut)
+    x1, y1, x2, y2 = faces.boxes[0]
+    # The astronaut's face is in the upper middle of the photo.
+    assert 150 < (x1 + x2) / 2 < 300 and 50 < (y1 + y2) / 2 < 200
+    assert faces.scores[0] > 0.95
+    left_eye, right_eye = faces.landmarks[0, 0], faces.landmarks[0, 1]
+    assert left_eye[0] < right_eye[0] and x1 < left_eye[0] < x2 and y1 < left_eye[1] < y2
+
+
+@pytest.mark.parametrize("rows,cols,width,height", [(2, 2, 1280, 720), (2, 3, 1280, 720), (3, 4, 1280, 720)])
+def test_every_face_in_a_gallery_frame(detector, astronaut, rows, cols, width, height):
+    frame, _ = gallery([astronaut], rows, cols, width, height)
+    faces = detector.detect(frame)
+    assert len(faces) == rows * cols
+    assert _inside(faces, frame)
+
+
+def test_downscaled_detection_maps_boxes_back(detector, astronaut):
+    full = detector.detect(astronaut, DetectorSettings(detect_size=0))
+    small = detector.detect(astronaut, DetectorSettings(detect_size=256))
+    assert len(full) == len(small) == 1
+    assert np.abs(full.boxes - small.boxes).max() < 12  # pixels, on a ~100 px face
+
+
+@pytest.mark.parametrize("shape", [(480, 640, 3), (1, 1, 3), (5, 3000, 3)])
+def test_no_face_is_an_empty_result(detector, shape):
+    faces = detector.detect(np.full(shape, 128, np.uint8))
+    assert len(faces) == 0 and faces.boxes.shape == (0, 4) and faces.landmarks.shape == (0, 5, 2)
+
+
+def test_wrong_input_is_refused(detector):
+    with pytest.raises(ValueError, match="RGB"):
+        detector.detect(np.zeros((10, 10), np.uint8))
+    with pytest.raises(ValueError, match="min_face_size"):
+        DetectorSettings(min_face_size=4)
