@@ -267,12 +267,13 @@ def build_ui(app: App) -> gr.Blocks:
     labels = list(app.pipeline.label_names)
     plot_kwargs = {"color_map": app.colors, "height": 260}
 
-    def line_plot(label: str) -> gr.LinePlot:
+    def line_plot(label: str, elem_id: str) -> gr.LinePlot:
         return gr.LinePlot(x="time", y="share", color="expression", label=label, x_title="seconds", y_title="share of faces",
-                           y_lim=[0, 1], **plot_kwargs)
+                           y_lim=[0, 1], elem_id=elem_id, **plot_kwargs)
 
-    def bar_plot(label: str) -> gr.BarPlot:
-        return gr.BarPlot(x="expression", y="share", color="expression", label=label, y_lim=[0, 1], sort=labels, **plot_kwargs)
+    def bar_plot(label: str, elem_id: str) -> gr.BarPlot:
+        return gr.BarPlot(x="expression", y="share", color="expression", label=label, y_lim=[0, 1], sort=labels, elem_id=elem_id,
+                          **plot_kwargs)
 
     with gr.Blocks(title="Classroom expression monitor") as demo:
         session = gr.State(app.new_session)
@@ -283,51 +284,51 @@ def build_ui(app: App) -> gr.Blocks:
 
         with gr.Tab("Live"):
             with gr.Row():
-                webcam = gr.Image(sources=["webcam"], streaming=True, type="numpy", label="Camera or shared screen")
-                live_out = gr.Image(label="Annotated", type="numpy", interactive=False)
-            live_status = gr.Markdown()
+                webcam = gr.Image(sources=["webcam"], streaming=True, type="numpy", label="Camera or shared screen", elem_id="webcam")
+                live_out = gr.Image(label="Annotated", type="numpy", interactive=False, elem_id="live-out")
+            live_status = gr.Markdown(elem_id="live-status")
             with gr.Row():
-                live_timeline = line_plot("Class expressions over time")
-                live_distribution = bar_plot("Overall distribution")
-            live_faces = gr.Dataframe(label="Faces", interactive=False)
+                live_timeline = line_plot("Class expressions over time", "live-timeline")
+                live_distribution = bar_plot("Overall distribution", "live-distribution")
+            live_faces = gr.Dataframe(label="Faces", interactive=False, elem_id="live-faces")
 
         with gr.Tab("Photo"):
             with gr.Row():
-                photo_in = gr.Image(type="filepath", sources=["upload", "clipboard"], label="Photo or gallery screenshot")
-                photo_out = gr.Image(label="Annotated", interactive=False)
+                photo_in = gr.Image(type="filepath", sources=["upload", "clipboard"], label="Photo or gallery screenshot", elem_id="photo-in")
+                photo_out = gr.Image(label="Annotated", interactive=False, elem_id="photo-out")
             photo_button = gr.Button("Analyze photo", variant="primary")
-            photo_note = gr.Markdown()
-            photo_table = gr.Dataframe(label="Faces", interactive=False)
+            photo_note = gr.Markdown(elem_id="photo-note")
+            photo_table = gr.Dataframe(label="Faces", interactive=False, elem_id="photo-table")
             with gr.Accordion("JSON", open=False):
                 photo_json = gr.JSON()
 
         with gr.Tab("Video"):
             with gr.Row():
-                video_in = gr.Video(sources=["upload"], label="Recorded lecture")
-                video_out = gr.Video(label="Annotated (sampled frames)", interactive=False)
+                video_in = gr.Video(sources=["upload"], label="Recorded lecture", elem_id="video-in")
+                video_out = gr.Video(label="Annotated (sampled frames)", interactive=False, elem_id="video-out")
             sample_fps = gr.Slider(0.5, 10, value=2, step=0.5, label="Frames analysed per second of video")
             video_button = gr.Button("Analyze video", variant="primary")
             with gr.Row():
-                video_timeline = line_plot("Class expressions over time")
-                video_distribution = bar_plot("Overall distribution")
-            video_faces = gr.Dataframe(label="Faces", interactive=False)
+                video_timeline = line_plot("Class expressions over time", "video-timeline")
+                video_distribution = bar_plot("Overall distribution", "video-distribution")
+            video_faces = gr.Dataframe(label="Faces", interactive=False, elem_id="video-faces")
             with gr.Row():
-                video_csv = gr.File(label="Per-frame CSV")
-                video_summary = gr.JSON(label="Summary")
+                video_csv = gr.File(label="Per-frame CSV", elem_id="video-csv")
+                video_summary = gr.JSON(label="Summary", elem_id="video-summary")
 
         with gr.Tab("Dashboard"):
             refresh = gr.Button("Refresh")
             with gr.Row():
-                dash_timeline = line_plot("Class expressions over time (live session)")
-                dash_distribution = bar_plot("Overall distribution")
-            dash_faces = gr.Dataframe(label="Faces", interactive=False)
-            dash_summary = gr.JSON(label="Session summary")
+                dash_timeline = line_plot("Class expressions over time (live session)", "dash-timeline")
+                dash_distribution = bar_plot("Overall distribution", "dash-distribution")
+            dash_faces = gr.Dataframe(label="Faces", interactive=False, elem_id="dash-faces")
+            dash_summary = gr.JSON(label="Session summary", elem_id="dash-summary")
             with gr.Row():
                 export_button = gr.Button("Export CSV + JSON")
                 reset_button = gr.Button("Reset session", variant="stop")
             with gr.Row():
-                export_csv = gr.File(label="CSV")
-                export_json = gr.File(label="JSON")
+                export_csv = gr.File(label="CSV", elem_id="export-csv")
+                export_json = gr.File(label="JSON", elem_id="export-json")
             reset_note = gr.Markdown()
 
         # Hidden components behind the API-only endpoints.

@@ -25,18 +25,33 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
 
 
+def _center_shift(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pairwise centre distance ``(len(a), len(b))`` in units of the larger box side of the pair."""
+    if len(a) == 0 or len(b) == 0:
+        return np.full((len(a), len(b)), np.inf, np.float32)
+    center_a = (a[:, :2] + a[:, 2:]) / 2
+    center_b = (b[:, :2] + b[:, 2:]) / 2
+    side_a = np.maximum(a[:, 2] - a[:, 0], a[:, 3] - a[:, 1])
+    side_b = np.maximum(b[:, 2] - b[:, 0], b[:, 3] - b[:, 1])
+    distance = np.linalg.norm(center_a[:, None] - center_b[None], axis=-1)
+    return distance / np.maximum(np.maximum(side_a[:, None], side_b[None]), 1e-9)
+
+
 @dataclass(frozen=True)
 class TrackerSettings:
     """Tracking settings.
 
     Attributes:
         iou_threshold: the least IoU for a detection to continue a track.
+        max_center_shift: a detection whose IoU is too low still continues a track when its centre
+            moved less than this many box sides (small faces that move fast overlap little).
         max_missed_seconds: a track not seen for longer than this expires.
         half_life_seconds: the exponential moving average halves an old reading's weight in
             this long (time-based, so smoothing does not depend on the frame rate).
     """
 
     iou_threshold: float = 0.3
+    max_center_shift: float = 0.6
     max_missed_seconds: float = 2.0
     half_life_seconds: float = 1.0
 
@@ -85,10 +100,15 @@ class FaceTracker:
         ids = np.full(len(faces), -1, np.int64)
         smoothed = faces.probabilities.copy()
         track_list = list(self._tracks.values())
-        iou = box_iou(faces.boxes, np.array([t.box for t in track_list], np.float32).reshape(-1, 4))
-        # Greedy matching, best IoU first: enough for faces, which rarely cross each other.
-        pairs = np.argwhere(iou >= self.settings.iou_threshold)
-        pairs = pairs[np.argsort(-iou[pairs[:, 0], pairs[:, 1]])] if len(pairs) else pairs
+        track_boxes = np.array([t.box for t in track_list], np.float32).reshape(-1, 4)
+        iou = box_iou(faces.boxes, track_boxes)
+        shift = _center_shift(faces.boxes, track_boxes)
+        # Greedy matching on one score (IoU, or a little below any IoU match for a near centre),
+        # best first: enough for faces, which rarely cross each other.
+        score = np.where(iou >= self.settings.iou_threshold, 1 + iou,
+                         np.where(shift <= self.settings.max_center_shift, 1 - shift / max(self.settings.max_center_shift, 1e-9), 0))
+        pairs = np.argwhere(score > 0)
+        pairs = pairs[np.argsort(-score[pairs[:, 0], pairs[:, 1]], kind="stable")] if len(pairs) else pairs
         used_faces, used_tracks = set(), set()
         for face_index, track_index in pairs:
             if face_index in used_faces or track_index in used_tracks:

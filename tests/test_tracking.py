@@ -23,6 +23,17 @@ def test_ids_survive_small_moves_and_new_faces_get_new_ids():
     assert len(set(third.track_ids)) == 3
 
 
+def test_a_small_fast_face_keeps_its_id_but_neighbours_do_not_swap():
+    tracker = FaceTracker()
+    first = tracker.update(faces_at([[100, 100, 140, 140]], [HAPPY]), 0.0)
+    moved = tracker.update(faces_at([[118, 104, 158, 144]], [HAPPY]), 0.25)  # IoU ~0.35 -> then 0.2 below
+    further = tracker.update(faces_at([[140, 104, 180, 144]], [HAPPY]), 0.5)
+    assert first.track_ids[0] == moved.track_ids[0] == further.track_ids[0]
+    # A face a full box away is someone else.
+    other = tracker.update(faces_at([[140, 104, 180, 144], [200, 104, 240, 144]], [HAPPY, SAD]), 0.75)
+    assert other.track_ids[0] == first.track_ids[0] and other.track_ids[1] != first.track_ids[0]
+
+
 def test_tracks_expire_when_a_face_leaves():
     tracker = FaceTracker(TrackerSettings(max_missed_seconds=1.0))
     first = tracker.update(faces_at([[10, 10, 60, 60]], [HAPPY]), 0.0)
