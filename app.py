@@ -94,6 +94,13 @@ class UserSession:
         self.last_chart_update = -1e9
 
 
+def _output_dir(prefix: str) -> Path:
+    """A fresh folder inside Gradio's own temporary area (cleaned by ``delete_cache``), never elsewhere."""
+    root = Path(gr.utils.get_upload_folder())
+    root.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=root))
+
+
 def _payload_path(payload: Any, what: str) -> str:
     """The server-side path of an uploaded file, from a raw (not preprocessed) Gradio payload."""
     if payload is None:
@@ -213,7 +220,7 @@ class App:
     def export_session(self, session: UserSession) -> tuple[str, str]:
         """API and button: the session log as CSV and JSON files (written only on request)."""
         session = session or self.new_session()
-        folder = Path(tempfile.mkdtemp(prefix="fer_export_"))
+        folder = _output_dir("fer_export_")
         stamp = time.strftime("%Y%m%d-%H%M%S")
         return str(session.log.export_csv(folder / f"class_session_{stamp}.csv")), str(session.log.export_json(folder / f"class_session_{stamp}.json"))
 
@@ -226,7 +233,7 @@ class App:
     def _video(self, payload: Any, sample_fps: float, class_only: bool, annotated: bool, progress: gr.Progress):
         try:
             path = _payload_path(payload, "video")
-            out = Path(tempfile.mkdtemp(prefix="fer_video_"))
+            out = _output_dir("fer_video_")
             report = analyze_video(
                 self.pipeline, path, sample_fps=float(sample_fps), show_labels=not class_only,
                 annotated_path=out / "annotated.webm" if annotated else None,
@@ -275,7 +282,8 @@ def build_ui(app: App) -> gr.Blocks:
         return gr.BarPlot(x="expression", y="share", color="expression", label=label, y_lim=[0, 1], sort=labels, elem_id=elem_id,
                           **plot_kwargs)
 
-    with gr.Blocks(title="Classroom expression monitor") as demo:
+    # Uploads and exports live in Gradio's temporary folder; files older than an hour are removed.
+    with gr.Blocks(title="Classroom expression monitor", delete_cache=(1800, 3600)) as demo:
         session = gr.State(app.new_session)
         gr.Markdown("# Classroom expression monitor\nFinds every face in the class video, reads its expression, "
                     "and charts the class over the session.")

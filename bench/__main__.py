@@ -1,0 +1,296 @@
+"""Benchmarks: ``python -m bench [all|pipeline|gallery|classifier|video|coldstart] [--smoke] [--out FILE]``.
+
+Every figure is the median and p90 of repeated runs after warm-up, printed with the torch thread
+count and the machine's core count, and written as JSON. ``--smoke`` runs each benchmark once on
+small frames so the test suite can check that none of them has rotted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import skimage.data
+import torch
+
+from bench.frames import gallery, place
+from fer import (
+    AlignSettings,
+    DetectorSettings,
+    FaceDetector,
+    FaceTracker,
+    Pipeline,
+    PipelineSettings,
+    analyze_video,
+    default_checkpoint,
+    load_classifier,
+)
+from fer.tracking import box_iou
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = ROOT.parent / "shared" / "data" / "fer2013.npz"
+
+
+def stats(samples_ms: list[float]) -> dict:
+    values = np.asarray(samples_ms, np.float64)
+    return {"median_ms": round(float(np.median(values)), 2), "p90_ms": round(float(np.percentile(values, 90)), 2), "runs": len(values)}
+
+
+def timed(fn, repeats: int, warmup: int) -> list[float]:
+    for _ in range(warmup):
+        fn()
+    samples = []
+    for _ in range(repeats):
+        began = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - began) * 1000)
+    return samples
+
+
+def private_faces(data_path: Path, limit: int | None = None) -> tuple[np.ndarray, np.ndarray] | None:
+    if not data_path.exists():
+        return None
+    from training.data import load_fer2013
+
+    private = load_fer2013(data_path).split("PrivateTest")
+    if limit:
+        return private.pixels[:limit], private.labels[:limit]
+    return private.pixels, private.labels
+
+
+def padded(face: np.ndarray, pad: float = 0.35) -> np.ndarray:
+    """A 48x48 FER face upscaled 4x with replicated-border padding, so MTCNN sees some context."""
+    big = cv2.resize(face, (192, 192), interpolation=cv2.INTER_CUBIC)
+    border = int(192 * pad)
+    return cv2.copyMakeBorder(big, border, border, border, border, cv2.BORDER_REPLICATE)
+
+
+def bench_pipeline(pipeline: Pipeline, args) -> dict:
+    astronaut = skimage.data.astronaut()
+    scale = 0.5 if args.smoke else 1.0
+    w1, h1 = int(640 * scale), int(480 * scale)
+    w2, h2 = int(1280 * scale), int(720 * scale)
+    cases = {
+        "640x480, 1 face": place(astronaut, w1, h1, int(240 * scale)),
+        "1280x720, 5 faces": gallery([astronaut], 1, 5, w2, h2)[0],
+        "1280x720 gallery, 30 faces": gallery([astronaut], 5, 6, w2, h2)[0],
+    }
+    fer = private_faces(args.data, 30)
+    if fer is not None:
+        cases["1280x720 gallery, 30 FER faces"] = gallery([padded(f) for f in fer[0]], 5, 6, w2, h2, face_fraction=0.95)[0]
+    results = {}
+    for name, frame in cases.items():
+        found = len(pipeline.analyze(frame).faces)
+        samples = timed(lambda: pipeline.analyze(frame), args.repeats, args.warmup)
+        entry = {**stats(samples), "faces": found}
+        entry["faces_per_second"] = round(found / (entry["median_ms"] / 1000), 1) if found else 0.0
+        results[name] = entry
+    # A stream: the same face drifting, detection every k-th frame, tracking in between.
+    stream = [place(astronaut, w1, h1, int(240 * scale), x=int((40 + 4 * i) * scale), y=int(100 * scale)) for i in range(args.repeats * 2)]
+    for every in (1, 2, 3):
+        streaming = Pipeline(pipeline.detector, pipeline.classifier, PipelineSettings(pipeline.settings.detector, pipeline.settings.align, every))
+        tracker = FaceTracker()
+        for i in range(args.warmup):
+            streaming.analyze(stream[i], tracker, i * 0.25, i)
+        samples = []
+        for i, frame in enumerate(stream):
+            began = time.perf_counter()
+            streaming.analyze(frame, tracker, (i + args.warmup) * 0.25, i + args.warmup)
+            samples.append((time.perf_counter() - began) * 1000)
+        entry = stats(samples)
+        entry["mean_ms"] = round(float(np.mean(samples)), 2)
+        results[f"640x480 stream, detect every {every}"] = entry
+    return results
+
+
+def bench_gallery(pipeline: Pipeline, args) -> dict:
+    """Gallery frames of PrivateTest faces: fraction detected, pipeline accuracy vs classifier-only."""
+    fer = private_faces(args.data, 60 if args.smoke else None)
+    if fer is None:
+        return {"skipped": f"{args.data} not present"}
+    pixels, labels = fer
+    classifier_only = pipeline.classifier.predict(list(pixels)).argmax(1)
+    rows, cols = 5, 6
+    detected = correct = correct_on_detected = 0
+    for start in range(0, len(pixels), rows * cols):
+        faces, truth = pixels[start : start + rows * cols], labels[start : start + rows * cols]
+        frame, boxes = gallery([padded(f) for f in faces], rows, cols, 1280, 720, face_fraction=0.95)
+        boxes = np.asarray(boxes[: len(faces)], np.float32)
+        result = pipeline.analyze(frame)
+        if len(result.faces):
+            predicted = result.faces.probabilities.argmax(1)
+            # The face sits in the middle of its padded tile: match detections by centre-in-tile.
+            centers = (result.faces.boxes[:, :2] + result.faces.boxes[:, 2:]) / 2
+            overlap = box_iou(boxes, result.faces.boxes)
+            for tile in range(len(faces)):
+                x1, y1, x2, y2 = boxes[tile]
+                inside = np.flatnonzero((centers[:, 0] > x1) & (centers[:, 0] < x2) & (centers[:, 1] > y1) & (centers[:, 1] < y2))
+                if inside.size:
+                    best = inside[np.argmax(overlap[tile, inside])]
+                    detected += 1
+                    correct_on_detected += int(predicted[best] == truth[tile])
+        correct = correct_on_detected
+    return {
+        "faces": int(len(pixels)),
+        "detected_fraction": round(detected / len(pixels), 4),
+        "pipeline_accuracy_all_faces": round(correct / len(pixels), 4),
+        "pipeline_accuracy_detected_faces": round(correct_on_detected / max(detected, 1), 4),
+        "classifier_only_accuracy": round(float((classifier_only == labels).mean()), 4),
+    }
+
+
+def bench_classifier(pipeline: Pipeline, args) -> dict:
+    astronaut = skimage.data.astronaut()
+    crop = astronaut[50:190, 160:290]
+    results = {}
+    for batch in (1, 8, 32):
+        crops = [crop] * batch
+        samples = timed(lambda: pipeline.classifier.predict(crops), args.repeats, args.warmup)
+        entry = stats(samples)
+        entry["faces_per_second"] = round(batch / (entry["median_ms"] / 1000), 1)
+        results[f"batch {batch}"] = entry
+    return results
+
+
+def bench_video(pipeline: Pipeline, args) -> dict:
+    astronaut = skimage.data.astronaut()
+    frames = 20 if args.smoke else 250
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "lecture.avi"
+        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25, (640, 480))
+        for i in range(frames):
+            writer.write(cv2.cvtColor(place(astronaut, 640, 480, 240, x=40 + i % 200, y=100), cv2.COLOR_RGB2BGR))
+        writer.release()
+        results = {}
+        for every in (1, 2):
+            streaming = Pipeline(pipeline.detector, pipeline.classifier, PipelineSettings(pipeline.settings.detector, pipeline.settings.align, every))
+            began = time.perf_counter()
+            report = analyze_video(streaming, path, sample_fps=None, every=1)
+            seconds = time.perf_counter() - began
+            results[f"every frame, detect every {every}"] = {"frames": report.analyzed_frames, "seconds": round(seconds, 2),
+                                                             "fps": round(report.analyzed_frames / seconds, 1), "realtime_fps": 25}
+    return results
+
+
+def bench_coldstart(args) -> dict:
+    """Process start -> models loaded -> first frame answered, in a fresh interpreter; its peak RSS."""
+    code = (
+        "import time; t0 = time.perf_counter()\n"
+        "import resource, sys, json, skimage.data\n"
+        "from fer import FaceDetector, Pipeline, load_classifier, default_checkpoint\n"
+        "t1 = time.perf_counter()\n"
+        "pipeline = Pipeline(FaceDetector(), load_classifier(sys.argv[1]))\n"
+        "t2 = time.perf_counter()\n"
+        "pipeline.analyze(skimage.data.astronaut())\n"
+        "t3 = time.perf_counter()\n"
+        "print(json.dumps({'import_s': t1 - t0, 'load_s': t2 - t1, 'first_frame_s': t3 - t2, 'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))\n"
+    )
+    runs = []
+    for _ in range(1 if args.smoke else 3):
+        began = time.perf_counter()
+        out = subprocess.run([sys.executable, "-c", code, str(args.checkpoint)], capture_output=True, text=True, cwd=ROOT, check=True)
+        total = time.perf_counter() - began
+        entry = json.loads(out.stdout.strip().splitlines()[-1])
+        entry["process_to_first_frame_s"] = total
+        runs.append(entry)
+    return {key: round(float(np.median([r[key] for r in runs])), 2) for key in runs[0]}
+
+
+def bench_app_rss(args) -> dict:
+    """Peak RSS of a real ``python app.py`` after answering frames through gradio_client."""
+    import psutil
+    from gradio_client import Client, handle_file
+
+    from bench.server import AppServer
+
+    with tempfile.TemporaryDirectory() as folder:
+        server = AppServer(["--checkpoint", str(args.checkpoint)], Path(folder) / "app.log")
+        try:
+            client = Client(server.url, verbose=False)
+            frame_path = Path(folder) / "frame.jpg"
+            cv2.imwrite(str(frame_path), cv2.cvtColor(gallery([skimage.data.astronaut()], 5, 6, 1280, 720)[0], cv2.COLOR_RGB2BGR))
+            for _ in range(3 if args.smoke else 30):
+                client.predict(handle_file(frame_path), api_name="/analyze_frame")
+            process = psutil.Process(server.process.pid)
+            status = Path(f"/proc/{server.process.pid}/status").read_text()
+            peak = next((int(line.split()[1]) / 1024 for line in status.splitlines() if line.startswith("VmHWM")), process.memory_info().rss / 2**20)
+            return {"rss_mb": round(process.memory_info().rss / 2**20, 1), "peak_rss_mb": round(peak, 1)}
+        finally:
+            server.stop()
+
+
+def print_table(results: dict) -> None:
+    print(f"\nmachine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
+          f"{torch.get_num_threads()} torch threads")
+    for section, entries in results["benchmarks"].items():
+        print(f"\n## {section}")
+        if not isinstance(entries, dict) or not entries:
+            continue
+        if all(isinstance(v, dict) for v in entries.values()):
+            keys = list(dict.fromkeys(k for v in entries.values() for k in v))
+            print("| case | " + " | ".join(keys) + " |")
+            print("|---" * (len(keys) + 1) + "|")
+            for name, entry in entries.items():
+                print(f"| {name} | " + " | ".join(str(entry.get(k, "")) for k in keys) + " |")
+        else:
+            print("| measure | value |\n|---|---|")
+            for key, value in entries.items():
+                print(f"| {key} | {value} |")
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
+    parser.add_argument("which", nargs="*", help="all (default), pipeline, gallery, classifier, video, coldstart, app")
+    parser.add_argument("--smoke", action="store_true", help="one repetition on small frames (for the test suite)")
+    parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--checkpoint", type=Path, default=default_checkpoint())
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--detect-size", type=int, default=DetectorSettings.detect_size)
+    parser.add_argument("--min-face-size", type=int, default=DetectorSettings.min_face_size)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
+    parser.add_argument("--out", type=Path, default=None, help="JSON output (default: bench/results.json; smoke: none)")
+    args = parser.parse_args(argv)
+    if args.smoke:
+        args.repeats, args.warmup = 1, 1
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    known = {"pipeline", "gallery", "classifier", "video", "coldstart", "app"}
+    which = known if not args.which or "all" in args.which else set(args.which)
+    if which - known:
+        parser.error(f"unknown benchmark(s) {sorted(which - known)}; choose from {sorted(known)} or all")
+    settings = PipelineSettings(detector=DetectorSettings(detect_size=args.detect_size, min_face_size=args.min_face_size), align=AlignSettings())
+    pipeline = Pipeline(FaceDetector(settings.detector), load_classifier(args.checkpoint), settings)
+    results = {"machine": {"cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
+                           "python": platform.python_version()},
+               "settings": {"detect_size": args.detect_size, "min_face_size": args.min_face_size, "repeats": args.repeats,
+                            "smoke": args.smoke, "checkpoint": str(args.checkpoint)},
+               "benchmarks": {}}
+    for name, fn in (("pipeline latency", lambda: bench_pipeline(pipeline, args)), ("gallery accuracy", lambda: bench_gallery(pipeline, args)),
+                     ("classifier throughput", lambda: bench_classifier(pipeline, args)), ("video", lambda: bench_video(pipeline, args)),
+                     ("cold start", lambda: bench_coldstart(args)), ("app memory", lambda: bench_app_rss(args))):
+        key = {"pipeline latency": "pipeline", "gallery accuracy": "gallery", "classifier throughput": "classifier", "video": "video",
+               "cold start": "coldstart", "app memory": "app"}[name]
+        if key in which:
+            results["benchmarks"][name] = fn()
+    results["peak_rss_mb_benchmark_process"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    print_table(results)
+    out = args.out or (None if args.smoke else ROOT / "bench" / "results.json")
+    if out:
+        Path(out).write_text(json.dumps(results, indent=2) + "\n")
+        print(f"\nwrote {out}")
+    return results
+
+
+if __name__ == "__main__":
+    main()

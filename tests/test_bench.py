@@ -1,0 +1,17 @@
+"""Every benchmark runs once in smoke mode, so none of them can rot."""
+
+from bench.__main__ import main
+
+
+def test_every_benchmark_runs_in_smoke_mode(tiny_checkpoint, capsys):
+    results = main(["all", "--smoke", "--checkpoint", str(tiny_checkpoint)])
+    benchmarks = results["benchmarks"]
+    assert set(benchmarks) == {"pipeline latency", "gallery accuracy", "classifier throughput", "video", "cold start", "app memory"}
+    assert benchmarks["pipeline latency"]["640x480, 1 face"]["faces"] == 1
+    assert benchmarks["pipeline latency"]["640x480, 1 face"]["median_ms"] > 0
+    assert benchmarks["classifier throughput"]["batch 8"]["faces_per_second"] > 0
+    assert all(entry["frames"] == 20 for entry in benchmarks["video"].values())
+    assert benchmarks["cold start"]["process_to_first_frame_s"] > 0
+    assert benchmarks["app memory"]["peak_rss_mb"] > 0
+    printed = capsys.readouterr().out
+    assert "torch threads" in printed and "| 640x480, 1 face |" in printed
