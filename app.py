@@ -219,7 +219,7 @@ class App:
 
     def export_session(self, session: UserSession) -> tuple[str, str]:
         """API and button: the session log as CSV and JSON files (written only on request)."""
-        session = session or self.new_session()
+        session = session or self.new_session()  # nothing recorded yet: an empty, well-formed export
         folder = _output_dir("fer_export_")
         stamp = time.strftime("%Y%m%d-%H%M%S")
         return str(session.log.export_csv(folder / f"class_session_{stamp}.csv")), str(session.log.export_json(folder / f"class_session_{stamp}.json"))
@@ -284,7 +284,7 @@ def build_ui(app: App) -> gr.Blocks:
 
     # Uploads and exports live in Gradio's temporary folder; files older than an hour are removed.
     with gr.Blocks(title="Classroom expression monitor", delete_cache=(1800, 3600)) as demo:
-        session = gr.State(app.new_session)
+        session = gr.State(None)  # a UserSession, created on first use: one per browser tab / gradio_client
         gr.Markdown("# Classroom expression monitor\nFinds every face in the class video, reads its expression, "
                     "and charts the class over the session.")
         gr.Markdown(RESPONSIBLE_USE)

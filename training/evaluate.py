@@ -89,6 +89,19 @@ def save_confusion_png(confusion: list[list[int]], class_names: tuple[str, ...],
     plt.close(figure)
 
 
+def markdown_tables(results: dict) -> str:
+    """The evaluation as Markdown: a summary table per split, and per-class precision / recall."""
+    lines = ["| split | faces | accuracy | accuracy, flip TTA | macro-F1 | macro-F1, flip TTA | faces/s (CPU) |", "|---|---|---|---|---|---|---|"]
+    for split, report in results["splits"].items():
+        lines.append(f"| {split} | {report['faces']} | {report['no_tta']['accuracy'] * 100:.2f}% | {report['flip_tta']['accuracy'] * 100:.2f}% | "
+                     f"{report['no_tta']['macro_f1']:.4f} | {report['flip_tta']['macro_f1']:.4f} | {report['faces_per_second']:.0f} |")
+    for split, report in results["splits"].items():
+        lines += ["", f"Per class, {split} (no TTA):", "", "| class | support | precision | recall | F1 |", "|---|---|---|---|---|"]
+        for name, values in report["no_tta"]["per_class"].items():
+            lines.append(f"| {name} | {values['support']} | {values['precision']:.3f} | {values['recall']:.3f} | {values['f1']:.3f} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description="Evaluate a checkpoint folder on FER-2013.")
     parser.add_argument("checkpoint", help="checkpoint folder (config.json + model.safetensors)")
@@ -97,6 +110,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--out", default=None, help="folder for metrics.json and confusion PNGs")
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--markdown", action="store_true", help="also print the results as Markdown tables")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
 
@@ -127,6 +141,8 @@ def main(argv: list[str] | None = None) -> dict:
                                f"{split}: accuracy {report['no_tta']['accuracy']:.3f}")
     if out:
         (out / "metrics.json").write_text(json.dumps(results, indent=2) + "\n")
+    if args.markdown:
+        print(markdown_tables(results))
     return results
 
 
