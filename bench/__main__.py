@@ -91,7 +91,7 @@ def bench_pipeline(pipeline: Pipeline, args) -> dict:
     results = {}
     for name, frame in cases.items():
         found = len(pipeline.analyze(frame).faces)
-        samples = timed(lambda: pipeline.analyze(frame), args.repeats, args.warmup)
+        samples = timed(lambda frame=frame: pipeline.analyze(frame), args.repeats, args.warmup)
         entry = {**stats(samples), "faces": found}
         entry["faces_per_second"] = round(found / (entry["median_ms"] / 1000), 1) if found else 0.0
         results[name] = entry
@@ -155,7 +155,7 @@ def bench_classifier(pipeline: Pipeline, args) -> dict:
     results = {}
     for batch in (1, 8, 32):
         crops = [crop] * batch
-        samples = timed(lambda: pipeline.classifier.predict(crops), args.repeats, args.warmup)
+        samples = timed(lambda crops=crops: pipeline.classifier.predict(crops), args.repeats, args.warmup)
         entry = stats(samples)
         entry["faces_per_second"] = round(batch / (entry["median_ms"] / 1000), 1)
         results[f"batch {batch}"] = entry

@@ -36,17 +36,23 @@ def open_app(browser, url):
     return page
 
 
+def upload_and_run(browser, url, tab, input_id, path, button):
+    """Open the app, go to ``tab``, upload ``path`` into ``#input_id`` and press ``button``."""
+    page = open_app(browser, url)
+    page.get_by_role("tab", name=tab).click()
+    page.locator(f"#{input_id} input[type=file]").set_input_files(str(path))
+    page.wait_for_timeout(2000)
+    page.get_by_role("button", name=button).click()
+    return page
+
+
 def test_photo_view_shows_annotated_image_and_face_table(playwright_instance, app_server, astronaut, tmp_path):
     frame, _ = gallery([astronaut], 2, 3, 1280, 720)
     photo = tmp_path / "class.png"
     Image.fromarray(frame).save(photo)
     browser = launch(playwright_instance, tmp_path)
     try:
-        page = open_app(browser, app_server.url)
-        page.get_by_role("tab", name="Photo").click()
-        page.locator("#photo-in input[type=file]").set_input_files(str(photo))
-        page.wait_for_timeout(1500)
-        page.get_by_role("button", name="Analyze photo").click()
+        page = upload_and_run(browser, app_server.url, "Photo", "photo-in", photo, "Analyze photo")
         page.locator("#photo-note").get_by_text("6 face(s)").wait_for(timeout=60_000)
         assert page.locator("#photo-out img").count() == 1
         table = page.locator("#photo-table")
@@ -102,11 +108,7 @@ def test_video_view_progress_charts_and_csv(playwright_instance, app_server, ast
     writer.release()
     browser = launch(playwright_instance, tmp_path)
     try:
-        page = open_app(browser, app_server.url)
-        page.get_by_role("tab", name="Video").click()
-        page.locator("#video-in input[type=file]").set_input_files(str(clip))
-        page.wait_for_timeout(2000)
-        page.get_by_role("button", name="Analyze video").click()
+        page = upload_and_run(browser, app_server.url, "Video", "video-in", clip, "Analyze video")
         page.locator(".progress-text, .eta-bar, .progress-level").first.wait_for(timeout=30_000)  # the progress bar shows
         link = page.locator("#video-csv a").first
         link.wait_for(timeout=120_000)
