@@ -36,7 +36,7 @@ class DetectorSettings:
     min_face_size: int = 40
     thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7)
     factor: float = 0.709
-    min_score: float = 0.9
+    min_score: float = 0.7
 
     def __post_init__(self) -> None:
         if self.detect_size and self.detect_size < 64:
