@@ -44,7 +44,7 @@ logger = logging.getLogger("app")
 
 RESPONSIBLE_USE = """
 **Responsible use.** Expressions are not feelings: a "Sad" face may be a tired or concentrating one.
-The model is weakest on *Disgust* and *Fear* (see the model card). No frame is stored: images are
+The model is weakest on *Fear* and *Sad*, and *Disgust* rests on few examples (see the model card). No frame is stored: images are
 analysed in memory and only what you export is written. Emotion recognition of students is
 **prohibited in education institutions in the EU** (AI Act, Art. 5(1)(f)); use the class-only view
 (aggregates, no per-face labels) and tell your class before you run it.
