@@ -80,13 +80,14 @@ def padded(face: np.ndarray, pad: float = 0.35) -> np.ndarray:
 
 def bench_pipeline(pipeline: Pipeline, args) -> dict:
     astronaut = skimage.data.astronaut()
+    head = astronaut[30:230, 125:325]  # head and shoulders, as a video-call tile shows a student
     scale = 0.5 if args.smoke else 1.0
     w1, h1 = int(640 * scale), int(480 * scale)
     w2, h2 = int(1280 * scale), int(720 * scale)
     cases = {
         "640x480, 1 face": place(astronaut, w1, h1, int(240 * scale)),
-        "1280x720, 5 faces": gallery([astronaut], 1, 5, w2, h2)[0],
-        "1280x720 gallery, 30 faces": gallery([astronaut], 5, 6, w2, h2)[0],
+        "1280x720, 5 faces": gallery([head], 1, 5, w2, h2)[0],
+        "1280x720 gallery, 30 faces": gallery([head], 5, 6, w2, h2)[0],
     }
     fer = private_faces(args.data, 30)
     if fer is not None:
@@ -196,7 +197,7 @@ def bench_coldstart(args) -> dict:
         "t2 = time.perf_counter()\n"
         "pipeline.analyze(skimage.data.astronaut())\n"
         "t3 = time.perf_counter()\n"
-        "print(json.dumps({'import_s': t1 - t0, 'load_s': t2 - t1, 'first_frame_s': t3 - t2, 'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))\n"
+        "print(json.dumps({'import_s': t1 - t0, 'load_s': t2 - t1, 'first_frame_s': t3 - t2, 'peak_rss_mb': int(next(l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM'))) / 1024}))\n"
     )
     runs = []
     for _ in range(1 if args.smoke else 3):
