@@ -58,6 +58,7 @@ def test_photo_view_shows_annotated_image_and_face_table(playwright_instance, ap
         table = page.locator("#photo-table")
         assert table.get_by_text("Happy").count() >= 1 or table.locator("td").count() >= 6
         ARTIFACTS.mkdir(exist_ok=True)
+        page.wait_for_timeout(1500)  # let the output's update fade finish before the picture
         page.screenshot(path=str(ARTIFACTS / "photo_view.png"), full_page=True)
     finally:
         browser.close()
