@@ -79,7 +79,7 @@ def test_live_webcam_stream_annotates_charts_and_exports(playwright_instance, ap
         page.wait_for_timeout(6000)
         assert page.locator("#live-out img").count() == 1
         # The timeline has drawn lines: vega renders into a canvas or an svg.
-        assert page.locator("#live-timeline canvas, #live-timeline svg").count() >= 1
+        page.locator("#live-timeline canvas, #live-timeline svg").first.wait_for(timeout=30_000)  # vega draws asynchronously
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "live_view.png"), full_page=True)
         page.locator("#webcam button.capture-button, #webcam button[aria-label*=top]").first.click()  # stop streaming
@@ -116,7 +116,7 @@ def test_video_view_progress_charts_and_csv(playwright_instance, app_server, ast
         assert page.locator(".progress-level").count() == 0  # and is gone when done
         csv = page.request.get(link.get_attribute("href")).text().strip().splitlines()
         assert csv[0].startswith("start,end,frames,faces") and len(csv) - 1 == 8  # 4 s at 2 frames/s
-        assert page.locator("#video-timeline canvas, #video-timeline svg").count() >= 1
+        page.locator("#video-timeline canvas, #video-timeline svg").first.wait_for(timeout=30_000)  # vega draws asynchronously
         assert page.locator("#video-summary").get_by_text("analyzed_frames").count() >= 1
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "video_view.png"), full_page=True)
