@@ -105,10 +105,7 @@ def _payload_path(payload: Any, what: str) -> str:
     """The server-side path of an uploaded file, from a raw (not preprocessed) Gradio payload."""
     if payload is None:
         raise InputError(f"no {what} was given")
-    if isinstance(payload, dict):
-        path = payload.get("path") or (payload.get("video") or {}).get("path")
-    else:
-        path = str(payload)
+    path = payload.get("path") if isinstance(payload, dict) else str(payload)
     if not path:
         raise InputError(f"the {what} upload has no file")
     return path
@@ -195,12 +192,9 @@ class App:
         if session is None:
             session = self.new_session()
         try:
-            image = load_image(_payload_path(payload, "frame"))
-            result = self.pipeline.analyze(image, tracker=session.tracker, timestamp=session.timestamp(), frame_index=session.frame_index)
+            _, result = self._frame(load_image(_payload_path(payload, "frame")), session)
         except InputError as error:
             raise gr.Error(str(error)) from None
-        session.frame_index += 1
-        session.log.add(result)
         return {**result.to_json(), "timestamp": round(result.timestamp, 3), "frames_logged": session.log.frames}, session
 
     # -- dashboard ---------------------------------------------------------------------------

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -38,6 +39,9 @@ from fer import (
 from fer.tracking import box_iou
 
 ROOT = Path(__file__).resolve().parents[1]
+#: Command-line name -> section title, in the order they run.
+BENCHMARKS = {"pipeline": "pipeline latency", "gallery": "gallery accuracy", "classifier": "classifier throughput",
+              "video": "video", "coldstart": "cold start", "app": "app memory"}
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "fer2013.npz"
 
 
@@ -102,7 +106,7 @@ def bench_pipeline(pipeline: Pipeline, args) -> dict:
     # A stream: the same face drifting, detection every k-th frame, tracking in between.
     stream = [place(astronaut, w1, h1, int(240 * scale), x=int((40 + 4 * i) * scale), y=int(100 * scale)) for i in range(args.repeats * 2)]
     for every in (1, 2, 3):
-        streaming = Pipeline(pipeline.detector, pipeline.classifier, PipelineSettings(pipeline.settings.detector, pipeline.settings.align, every))
+        streaming = Pipeline(pipeline.detector, pipeline.classifier, replace(pipeline.settings, detect_every=every))
         tracker = FaceTracker()
         for i in range(args.warmup):
             streaming.analyze(stream[i], tracker, i * 0.25, i)
@@ -125,7 +129,7 @@ def bench_gallery(pipeline: Pipeline, args) -> dict:
     pixels, labels = fer
     classifier_only = pipeline.classifier.predict(list(pixels)).argmax(1)
     rows, cols = 5, 6
-    detected = correct = correct_on_detected = 0
+    detected = correct_on_detected = 0
     for start in range(0, len(pixels), rows * cols):
         faces, truth = pixels[start : start + rows * cols], labels[start : start + rows * cols]
         frame, boxes = gallery([padded(f) for f in faces], rows, cols, 1280, 720, face_fraction=0.95)
@@ -143,11 +147,10 @@ def bench_gallery(pipeline: Pipeline, args) -> dict:
                     best = inside[np.argmax(overlap[tile, inside])]
                     detected += 1
                     correct_on_detected += int(predicted[best] == truth[tile])
-        correct = correct_on_detected
     return {
         "faces": int(len(pixels)),
         "detected_fraction": round(detected / len(pixels), 4),
-        "pipeline_accuracy_all_faces": round(correct / len(pixels), 4),
+        "pipeline_accuracy_all_faces": round(correct_on_detected / len(pixels), 4),
         "pipeline_accuracy_detected_faces": round(correct_on_detected / max(detected, 1), 4),
         "classifier_only_accuracy": round(float((classifier_only == labels).mean()), 4),
     }
@@ -177,7 +180,7 @@ def bench_video(pipeline: Pipeline, args) -> dict:
         writer.release()
         results = {}
         for every in (1, 2):
-            streaming = Pipeline(pipeline.detector, pipeline.classifier, PipelineSettings(pipeline.settings.detector, pipeline.settings.align, every))
+            streaming = Pipeline(pipeline.detector, pipeline.classifier, replace(pipeline.settings, detect_every=every))
             began = time.perf_counter()
             report = analyze_video(streaming, path, sample_fps=None, every=1)
             seconds = time.perf_counter() - began
@@ -269,7 +272,7 @@ def main(argv: list[str] | None = None) -> dict:
         args.repeats, args.warmup = 1, 1
     if args.threads:
         torch.set_num_threads(args.threads)
-    known = {"pipeline", "gallery", "classifier", "video", "coldstart", "app"}
+    known = set(BENCHMARKS)
     which = known if not args.which or "all" in args.which else set(args.which)
     if which - known:
         parser.error(f"unknown benchmark(s) {sorted(which - known)}; choose from {sorted(known)} or all")
@@ -280,13 +283,12 @@ def main(argv: list[str] | None = None) -> dict:
                "settings": {"detect_size": args.detect_size, "min_face_size": args.min_face_size, "repeats": args.repeats,
                             "smoke": args.smoke, "checkpoint": str(args.checkpoint)},
                "benchmarks": {}}
-    for name, fn in (("pipeline latency", lambda: bench_pipeline(pipeline, args)), ("gallery accuracy", lambda: bench_gallery(pipeline, args)),
-                     ("classifier throughput", lambda: bench_classifier(pipeline, args)), ("video", lambda: bench_video(pipeline, args)),
-                     ("cold start", lambda: bench_coldstart(args)), ("app memory", lambda: bench_app_rss(args))):
-        key = {"pipeline latency": "pipeline", "gallery accuracy": "gallery", "classifier throughput": "classifier", "video": "video",
-               "cold start": "coldstart", "app memory": "app"}[name]
+    runners = {"pipeline": lambda: bench_pipeline(pipeline, args), "gallery": lambda: bench_gallery(pipeline, args),
+               "classifier": lambda: bench_classifier(pipeline, args), "video": lambda: bench_video(pipeline, args),
+               "coldstart": lambda: bench_coldstart(args), "app": lambda: bench_app_rss(args)}
+    for key, title in BENCHMARKS.items():
         if key in which:
-            results["benchmarks"][name] = fn()
+            results["benchmarks"][title] = runners[key]()
     results["peak_rss_mb_benchmark_process"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     print_table(results)
     out = args.out or (None if args.smoke else ROOT / "bench" / "results.json")

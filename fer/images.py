@@ -75,9 +75,7 @@ def load_image(source: str | Path | bytes, max_pixels: int = MAX_PIXELS) -> np.n
                 if width * height > max_pixels:
                     raise InputError(f"{name} is {width}x{height} ({width * height / 1e6:.0f} MP); the limit is {max_pixels / 1e6:.0f} MP")
                 image.load()
-                if image.mode in ("I;16", "I;16B", "I;16L", "I"):
-                    array = np.asarray(image)
-                elif image.mode in ("L", "RGB", "RGBA"):
+                if image.mode in ("I;16", "I;16B", "I;16L", "I", "L", "RGB", "RGBA"):  # as_rgb handles these
                     array = np.asarray(image)
                 else:
                     array = np.asarray(image.convert("RGBA" if "A" in image.getbands() else "RGB"))

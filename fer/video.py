@@ -54,6 +54,11 @@ def probe_video(path: str | Path) -> VideoInfo:
         capture.release()
 
 
+def _sampling_step(info: VideoInfo, sample_fps: float | None, every: int) -> int:
+    """Analyse every n-th frame: from a target rate when given, else ``every``."""
+    return max(1, round(info.fps / sample_fps)) if sample_fps else max(1, every)
+
+
 def iter_frames(path: str | Path, sample_fps: float | None = None, every: int = 1) -> Iterator[tuple[float, int, np.ndarray]]:
     """Yield ``(time_s, frame_index, RGB frame)`` for sampled frames.
 
@@ -63,7 +68,7 @@ def iter_frames(path: str | Path, sample_fps: float | None = None, every: int = 
         every: analyse every n-th frame when ``sample_fps`` is not given.
     """
     info = probe_video(path)
-    step = max(1, round(info.fps / sample_fps)) if sample_fps else max(1, every)
+    step = _sampling_step(info, sample_fps, every)
     capture = cv2.VideoCapture(str(path))
     index = 0
     try:
@@ -120,7 +125,7 @@ def analyze_video(
     session = session or SessionLog(pipeline.label_names)
     tracker = FaceTracker()
     writer = None
-    step = max(1, round(info.fps / sample_fps)) if sample_fps else max(1, every)
+    step = _sampling_step(info, sample_fps, every)
     expected = max(1, info.frames // step) if info.frames else 0
     count = 0
     try:

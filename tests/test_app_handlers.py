@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from app import App, UserSession
-from fer import FaceDetector, Pipeline, load_classifier
+from fer import Pipeline, load_classifier
 
 
 @pytest.fixture(scope="module")

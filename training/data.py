@@ -70,6 +70,13 @@ class FerData:
         soft = None if self.soft_labels is None else self.soft_labels[keep]
         return FerData(self.pixels[keep], self.labels[keep], self.usage[keep], self.classes, soft)
 
+    def head(self, count: int) -> FerData:
+        """The first ``count`` rows (all of them when ``count`` is 0), e.g. for a quick run."""
+        if not count:
+            return self
+        soft = None if self.soft_labels is None else self.soft_labels[:count]
+        return FerData(self.pixels[:count], self.labels[:count], self.usage[:count], self.classes, soft)
+
     def __len__(self) -> int:
         return len(self.pixels)
 

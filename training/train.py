@@ -148,12 +148,8 @@ def main(argv: list[str] | None = None) -> dict:
 
     # 2. Data: train on Training, select on PublicTest (PrivateTest is for training.evaluate) --
     data: FerData = load_fer2013(config.data, config.ferplus_votes if config.ferplus_weight > 0 else None)
-    train, public = data.split("Training"), data.split("PublicTest")
-    if config.limit_train:
-        train = FerData(train.pixels[: config.limit_train], train.labels[: config.limit_train], train.usage[: config.limit_train],
-                        train.classes, None if train.soft_labels is None else train.soft_labels[: config.limit_train])
-    if config.limit_eval:
-        public = FerData(public.pixels[: config.limit_eval], public.labels[: config.limit_eval], public.usage[: config.limit_eval])
+    train = data.split("Training").head(config.limit_train)
+    public = data.split("PublicTest").head(config.limit_eval)
     num_classes = len(data.classes)
     train_pixels = torch.from_numpy(train.pixels).to(device)
     train_labels = torch.from_numpy(train.labels).to(device)
