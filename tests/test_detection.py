@@ -1,4 +1,5 @@
 import numpy as np
+import torch
 import pytest
 
 from bench.frames import gallery
@@ -49,3 +50,27 @@ def test_wrong_input_is_refused(detector):
         detector.detect(np.zeros((10, 10), np.uint8))
     with pytest.raises(ValueError, match="min_face_size"):
         DetectorSettings(min_face_size=4)
+
+
+def test_cascade_agrees_with_facenet_reference(astronaut):
+    """Our MTCNN runner finds the same faces as facenet-pytorch's own detect_face, boxes within a few pixels."""
+    from facenet_pytorch import MTCNN
+    from facenet_pytorch.models.utils.detect_face import detect_face
+
+    from fer.mtcnn import MtcnnCascade
+
+    reference_nets, our_nets = MTCNN(keep_all=True).eval(), MTCNN(keep_all=True).eval()
+    cascade = MtcnnCascade(our_nets.pnet, our_nets.rnet, our_nets.onet)
+    head = astronaut[30:230, 125:325]
+    for image in (astronaut, gallery([head], 2, 3, 960, 540)[0]):
+        with torch.inference_mode():
+            boxes, points = detect_face(image, 20, reference_nets.pnet, reference_nets.rnet, reference_nets.onet,
+                                        [0.6, 0.7, 0.7], 0.709, "cpu")
+        reference = np.asarray(boxes[0], np.float32).reshape(-1, 5)
+        reference = reference[reference[:, 4] >= 0.9]
+        ours = cascade(image, 20, (0.6, 0.7, 0.7), 0.709)
+        ours_boxes = ours.boxes[ours.scores >= 0.9]
+        assert len(ours_boxes) == len(reference) >= 1
+        distance = np.abs(ours_boxes[:, None, :] - reference[None, :, :4]).max(-1)
+        side = (reference[:, 2] - reference[:, 0]).mean()
+        assert distance.min(1).max() < 0.1 * side, distance.min(1)
