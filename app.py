@@ -38,6 +38,7 @@ from fer import (
     load_classifier,
     load_image,
 )
+from fer.classification import BACKENDS
 from fer.detection import DetectorSettings
 
 logger = logging.getLogger("app")
@@ -378,6 +379,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--checkpoint", default=os.environ.get("FER_CHECKPOINT", str(default_checkpoint())),
                         help="timm checkpoint folder, transformers model folder or Hub id")
     parser.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda")
+    parser.add_argument("--backend", choices=BACKENDS, default=os.environ.get("FER_BACKEND", "auto"),
+                        help="classifier runtime: auto (int8 ONNX on the CPU when exported), torch, onnx, onnx-int8")
     parser.add_argument("--detect-size", type=int, default=DetectorSettings.detect_size)
     parser.add_argument("--min-face-size", type=int, default=DetectorSettings.min_face_size)
     parser.add_argument("--detect-every", type=int, default=1, help="in streams, detect every k-th frame and track in between")
@@ -390,8 +393,8 @@ def create_app(args: argparse.Namespace) -> tuple[gr.Blocks, App]:
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
     settings = PipelineSettings(detector=DetectorSettings(detect_size=args.detect_size, min_face_size=args.min_face_size),
                                 detect_every=args.detect_every)
-    pipeline = Pipeline(FaceDetector(settings.detector, device=device), load_classifier(args.checkpoint, device=device), settings)
-    logger.info("models loaded on %s from %s", device, args.checkpoint)
+    pipeline = Pipeline(FaceDetector(settings.detector, device=device), load_classifier(args.checkpoint, device=device, backend=args.backend), settings)
+    logger.info("models loaded on %s from %s (%s classifier)", device, args.checkpoint, type(pipeline.classifier).__name__)
     app = App(pipeline)
     return build_ui(app), app
 

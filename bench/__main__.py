@@ -36,6 +36,7 @@ from fer import (
     default_checkpoint,
     load_classifier,
 )
+from fer.classification import BACKENDS
 from fer.tracking import box_iou
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -196,7 +197,7 @@ def bench_coldstart(args) -> dict:
         "import resource, sys, json, skimage.data\n"
         "from fer import FaceDetector, Pipeline, load_classifier, default_checkpoint\n"
         "t1 = time.perf_counter()\n"
-        "pipeline = Pipeline(FaceDetector(), load_classifier(sys.argv[1]))\n"
+        "pipeline = Pipeline(FaceDetector(), load_classifier(sys.argv[1], backend=sys.argv[2]))\n"
         "t2 = time.perf_counter()\n"
         "pipeline.analyze(skimage.data.astronaut())\n"
         "t3 = time.perf_counter()\n"
@@ -205,7 +206,7 @@ def bench_coldstart(args) -> dict:
     runs = []
     for _ in range(1 if args.smoke else 3):
         began = time.perf_counter()
-        out = subprocess.run([sys.executable, "-c", code, str(args.checkpoint)], capture_output=True, text=True, cwd=ROOT, check=True)
+        out = subprocess.run([sys.executable, "-c", code, str(args.checkpoint), args.backend], capture_output=True, text=True, cwd=ROOT, check=True)
         total = time.perf_counter() - began
         entry = json.loads(out.stdout.strip().splitlines()[-1])
         entry["process_to_first_frame_s"] = total
@@ -221,7 +222,7 @@ def bench_app_rss(args) -> dict:
     from bench.server import AppServer
 
     with tempfile.TemporaryDirectory() as folder:
-        server = AppServer(["--checkpoint", str(args.checkpoint)], Path(folder) / "app.log")
+        server = AppServer(["--checkpoint", str(args.checkpoint), "--backend", args.backend], Path(folder) / "app.log")
         try:
             client = Client(server.url, verbose=False)
             frame_path = Path(folder) / "frame.jpg"
@@ -239,6 +240,9 @@ def bench_app_rss(args) -> dict:
 def print_table(results: dict) -> None:
     print(f"\nmachine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
           f"{torch.get_num_threads()} torch threads")
+    settings = results["settings"]
+    print(f"classifier: {settings['backend']}, detect_size {settings['detect_size']}, min_face_size {settings['min_face_size']}, "
+          f"{settings['repeats']} runs after warm-up")
     for section, entries in results["benchmarks"].items():
         print(f"\n## {section}")
         if not isinstance(entries, dict) or not entries:
@@ -263,6 +267,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--checkpoint", type=Path, default=default_checkpoint())
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--backend", choices=BACKENDS, default="auto", help="classifier runtime (see fer.load_classifier)")
     parser.add_argument("--detect-size", type=int, default=DetectorSettings.detect_size)
     parser.add_argument("--min-face-size", type=int, default=DetectorSettings.min_face_size)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
@@ -277,10 +282,10 @@ def main(argv: list[str] | None = None) -> dict:
     if which - known:
         parser.error(f"unknown benchmark(s) {sorted(which - known)}; choose from {sorted(known)} or all")
     settings = PipelineSettings(detector=DetectorSettings(detect_size=args.detect_size, min_face_size=args.min_face_size), align=AlignSettings())
-    pipeline = Pipeline(FaceDetector(settings.detector), load_classifier(args.checkpoint), settings)
+    pipeline = Pipeline(FaceDetector(settings.detector), load_classifier(args.checkpoint, backend=args.backend), settings)
     results = {"machine": {"cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
                            "python": platform.python_version()},
-               "settings": {"detect_size": args.detect_size, "min_face_size": args.min_face_size, "repeats": args.repeats,
+               "settings": {"backend": type(pipeline.classifier).__name__, "detect_size": args.detect_size, "min_face_size": args.min_face_size, "repeats": args.repeats,
                             "smoke": args.smoke, "checkpoint": str(args.checkpoint)},
                "benchmarks": {}}
     runners = {"pipeline": lambda: bench_pipeline(pipeline, args), "gallery": lambda: bench_gallery(pipeline, args),

@@ -14,7 +14,7 @@ from fer.checkpoint import CONFIG_NAME, ModelConfig, load_checkpoint
 from fer.labels import FER2013_CLASSES, canonical_label
 from fer.preprocess import PreprocessConfig, faces_to_tensor, resize_gray, to_gray
 
-__all__ = ["ExpressionClassifier", "TransformersClassifier", "load_classifier"]
+__all__ = ["BACKENDS", "Classifier", "ExpressionClassifier", "TransformersClassifier", "load_classifier"]
 
 logger = logging.getLogger(__name__)
 
@@ -125,14 +125,46 @@ class TransformersClassifier:
         return np.divide(out, total, out=np.full_like(out, 1 / len(FER2013_CLASSES)), where=total > 0)
 
 
-def load_classifier(path_or_id: str | Path, device: str | torch.device = "cpu") -> ExpressionClassifier | TransformersClassifier:
-    """Pick the backend from what ``path_or_id`` holds.
+def _load_auto(text: str, device: str | torch.device) -> Classifier:
+    if torch.device(device).type == "cpu" and (Path(text) / "model.int8.onnx").is_file():
+        try:
+            from fer.onnx_backend import OnnxClassifier, StaleExportError
+
+            return OnnxClassifier.from_pretrained(text, int8=True)
+        except (ImportError, StaleExportError) as error:
+            logger.warning("using the torch classifier: %s", error)
+    return load_classifier(text, device, "torch")
+
+
+#: Accepted ``backend`` values of :func:`load_classifier`.
+BACKENDS = ("auto", "torch", "onnx", "onnx-int8")
+
+
+def load_classifier(path_or_id: str | Path, device: str | torch.device = "cpu", backend: str = "torch") -> Classifier:
+    """Pick the classifier from what ``path_or_id`` holds.
 
     A folder whose ``config.json`` has ``architecture`` is a timm checkpoint; one with
     ``model_type`` is a transformers model; ``hf-hub:<id>`` is a timm Hub model; any other
     string is tried as a transformers Hub id.
+
+    Args:
+        backend: ``"torch"``; or ``"onnx"`` / ``"onnx-int8"`` to run a timm checkpoint folder's
+            exported ``model.onnx`` / ``model.int8.onnx`` with ONNX Runtime on the CPU
+            (see :mod:`fer.onnx_backend`); ``"auto"``: ``onnx-int8`` on the CPU when the folder
+            has an up-to-date export and onnxruntime is installed (2.5x faster for one face,
+            -0.09 points on PrivateTest for the shipped model), else ``torch``.
     """
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     text = str(path_or_id)
+    if backend == "auto":
+        return _load_auto(text, device)
+    if backend != "torch":
+        if torch.device(device).type != "cpu":
+            raise ValueError(f"the {backend} backend runs on the CPU only, got device {device}")
+        from fer.onnx_backend import OnnxClassifier
+
+        return OnnxClassifier.from_pretrained(text, int8=backend == "onnx-int8")
     folder = Path(text)
     if folder.is_dir():
         config_path = folder / CONFIG_NAME

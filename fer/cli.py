@@ -1,4 +1,5 @@
-"""Command line: ``python -m fer image PATH... [--out DIR] [--json]`` and ``python -m fer video PATH --csv OUT``."""
+"""Command line: ``python -m fer image PATH... [--out DIR] [--json]``, ``python -m fer video PATH --csv OUT``
+and ``python -m fer export-onnx [FOLDER] [--int8]``."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import cv2
 from tqdm import tqdm
 
 from fer import FaceDetector, InputError, Pipeline, PipelineSettings, analyze_video, annotate, default_checkpoint, load_classifier, load_image
+from fer.classification import BACKENDS
 from fer.detection import DetectorSettings
 
 __all__ = ["main"]
@@ -19,7 +21,7 @@ __all__ = ["main"]
 
 def _build_pipeline(args: argparse.Namespace) -> Pipeline:
     settings = PipelineSettings(detector=DetectorSettings(detect_size=args.detect_size, min_face_size=args.min_face_size))
-    return Pipeline(FaceDetector(settings.detector, device=args.device), load_classifier(args.checkpoint, device=args.device), settings)
+    return Pipeline(FaceDetector(settings.detector, device=args.device), load_classifier(args.checkpoint, device=args.device, backend=args.backend), settings)
 
 
 def _image_command(args: argparse.Namespace) -> int:
@@ -81,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m fer", description="Facial-expression recognition for online classes.")
     parser.add_argument("--checkpoint", default=str(default_checkpoint()), help="checkpoint folder or model id")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--backend", choices=BACKENDS, default="torch", help="classifier runtime (onnx ones need export-onnx)")
     parser.add_argument("--detect-size", type=int, default=DetectorSettings.detect_size)
     parser.add_argument("--min-face-size", type=int, default=DetectorSettings.min_face_size)
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -97,6 +100,15 @@ def main(argv: list[str] | None = None) -> int:
     group = video.add_mutually_exclusive_group()
     group.add_argument("--every", type=int, default=1, help="analyse every N-th frame")
     group.add_argument("--fps", type=float, default=None, help="analyse this many frames per second of video")
+    export = commands.add_parser("export-onnx", help="export a checkpoint folder's classifier to ONNX")
+    export.add_argument("folder", nargs="?", default=None, help="checkpoint folder (default: --checkpoint)")
+    export.add_argument("--int8", action="store_true", help="also write an int8 dynamically quantized copy")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
+    if args.command == "export-onnx":
+        from fer.onnx_backend import export_onnx
+
+        for path in export_onnx(args.folder or args.checkpoint, int8=args.int8):
+            print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
+        return 0
     return _image_command(args) if args.command == "image" else _video_command(args)

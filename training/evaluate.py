@@ -2,7 +2,8 @@
 
 Reports accuracy, macro-F1, per-class precision and recall and the confusion matrix, with and
 without horizontal-flip test-time augmentation, and how many faces per second it scored. Faces go
-through :func:`fer.preprocess.faces_to_tensor`, exactly as in the app.
+through the classifier's ``predict`` (:func:`fer.preprocess.faces_to_tensor`), exactly as in the app,
+with the torch backend or the exported ONNX (``--backend onnx-int8``).
 
 Example:
     python -m training.evaluate fer/weights/fer_deit_tiny --data ../shared/data/fer2013.npz --out eval/
@@ -17,10 +18,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from fer.checkpoint import load_checkpoint
-from fer.preprocess import faces_to_tensor
+from fer.classification import BACKENDS, Classifier, load_classifier
 from training.data import load_fer2013
 
 __all__ = ["classification_report", "score_split", "main"]
@@ -48,18 +47,18 @@ def classification_report(labels: np.ndarray, predictions: np.ndarray, class_nam
     }
 
 
-@torch.inference_mode()
-def score_split(model: torch.nn.Module, config, pixels: np.ndarray, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray, float]:
-    """Probabilities without and with flip TTA for ``(N, 48, 48)`` faces, and faces per second (no TTA)."""
-    device = next(model.parameters()).device
+def score_split(classifier: Classifier, pixels: np.ndarray, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray, float]:
+    """Probabilities without and with flip TTA for ``(N, 48, 48)`` faces, and faces per second (no TTA).
+
+    Faces go through the classifier's own ``predict``, the path the app uses.
+    """
     plain, flipped, seconds = [], [], 0.0
     for start in range(0, len(pixels), batch_size):
+        batch = pixels[start : start + batch_size]
         began = time.perf_counter()
-        batch = faces_to_tensor(pixels[start : start + batch_size], config.preprocess).to(device)
-        probs = model(batch).float().softmax(-1)
+        plain.append(classifier.predict(batch))
         seconds += time.perf_counter() - began
-        plain.append(probs.cpu().numpy())
-        flipped.append(model(batch.flip(-1)).float().softmax(-1).cpu().numpy())
+        flipped.append(classifier.predict(np.ascontiguousarray(batch[:, :, ::-1])))
     plain_probs = np.concatenate(plain)
     return plain_probs, (plain_probs + np.concatenate(flipped)) / 2, len(pixels) / max(seconds, 1e-9)
 
@@ -110,20 +109,22 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--out", default=None, help="folder for metrics.json and confusion PNGs")
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--backend", choices=BACKENDS, default="torch", help="onnx / onnx-int8 need `python -m fer export-onnx` first")
     parser.add_argument("--markdown", action="store_true", help="also print the results as Markdown tables")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
 
-    model, config = load_checkpoint(args.checkpoint, device=args.device)
+    classifier = load_classifier(args.checkpoint, device=args.device, backend=args.backend)
+    config = classifier.config
     data = load_fer2013(args.data)
-    results: dict = {"checkpoint": str(args.checkpoint), "architecture": config.architecture,
+    results: dict = {"checkpoint": str(args.checkpoint), "backend": args.backend, "architecture": config.architecture,
                      "input_size": config.preprocess.input_size, "splits": {}}
     out = Path(args.out) if args.out else None
     if out:
         out.mkdir(parents=True, exist_ok=True)
     for split in args.splits:
         part = data.split(split)
-        plain, tta, faces_per_second = score_split(model, config, part.pixels, args.batch_size)
+        plain, tta, faces_per_second = score_split(classifier, part.pixels, args.batch_size)
         report = {
             "faces": len(part),
             "faces_per_second": round(faces_per_second, 1),
