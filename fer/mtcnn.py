@@ -196,6 +196,8 @@ class MtcnnCascade:
             thresholds: face-probability thresholds of P-Net, R-Net and O-Net.
             factor: scale step between pyramid levels (< 1).
         """
+        if not image.flags.writeable:  # torch.from_numpy warns on read-only arrays (decoded uploads are)
+            image = image.copy()
         candidates = self._proposals(image, min_size, thresholds[0], factor)
         if len(candidates) == 0:
             return CascadeOutput.empty()
