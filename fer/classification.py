@@ -12,6 +12,7 @@ import torch
 
 from fer.checkpoint import CONFIG_NAME, ModelConfig, load_checkpoint
 from fer.labels import FER2013_CLASSES, canonical_label
+from fer.onnx_backend import ONNX_INT8_NAME
 from fer.preprocess import PreprocessConfig, faces_to_tensor, resize_gray, to_gray
 
 __all__ = ["BACKENDS", "Classifier", "ExpressionClassifier", "TransformersClassifier", "load_classifier"]
@@ -126,7 +127,7 @@ class TransformersClassifier:
 
 
 def _load_auto(text: str, device: str | torch.device) -> Classifier:
-    if torch.device(device).type == "cpu" and (Path(text) / "model.int8.onnx").is_file():
+    if torch.device(device).type == "cpu" and (Path(text) / ONNX_INT8_NAME).is_file():
         try:
             from fer.onnx_backend import OnnxClassifier, StaleExportError
 

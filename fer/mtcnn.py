@@ -11,14 +11,14 @@ convolutions. One deliberate change: R-Net's boxes are merged *after* refinement
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import cv2
 import numpy as np
 import torch
 from torchvision.ops import nms, roi_align
 
-__all__ = ["CascadeOutput", "MtcnnCascade", "pyramid_scales"]
+from fer.types import Faces
+
+__all__ = ["MtcnnCascade", "pyramid_scales"]
 
 _STRIDE, _CELL = 2, 12  # P-Net's output stride and receptive field, in pixels of a pyramid level
 #: IoU above which R-Net's *refined* boxes are merged. The reference merges the boxes before
@@ -26,25 +26,6 @@ _STRIDE, _CELL = 2, 12  # P-Net's output stride and receptive field, in pixels o
 #: O-Net); refined boxes of one face nearly coincide, so merging after refinement at 0.85 sends
 #: ~1.5 per face, for 0.7 points of recall on FER galleries (README, Performance).
 _REFINED_NMS = 0.85
-
-
-@dataclass(frozen=True)
-class CascadeOutput:
-    """Faces found by the cascade, in pixels of the image it was given.
-
-    Attributes:
-        boxes: ``(N, 4)`` float32 ``x1, y1, x2, y2``.
-        scores: ``(N,)`` float32 O-Net face probabilities.
-        landmarks: ``(N, 5, 2)`` float32 eyes, nose, mouth corners as ``(x, y)``.
-    """
-
-    boxes: np.ndarray
-    scores: np.ndarray
-    landmarks: np.ndarray
-
-    @classmethod
-    def empty(cls) -> CascadeOutput:
-        return cls(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros((0, 5, 2), np.float32))
 
 
 def pyramid_scales(height: int, width: int, min_size: float, factor: float) -> list[float]:
@@ -188,19 +169,22 @@ class MtcnnCascade:
 
     @torch.inference_mode()
     def __call__(self, image: np.ndarray, min_size: float, thresholds: tuple[float, float, float],
-                 factor: float) -> CascadeOutput:
+                 factor: float) -> Faces:
         """Detect faces in an RGB uint8 ``(H, W, 3)`` image.
 
         Args:
             min_size: smallest face side to look for, in pixels (>= 12).
             thresholds: face-probability thresholds of P-Net, R-Net and O-Net.
             factor: scale step between pyramid levels (< 1).
+
+        Returns:
+            Faces (boxes, O-Net scores, landmarks) in pixels of ``image``, without probabilities.
         """
         if not image.flags.writeable:  # torch.from_numpy warns on read-only arrays (decoded uploads are)
             image = image.copy()
         candidates = self._proposals(image, min_size, thresholds[0], factor)
         if len(candidates) == 0:
-            return CascadeOutput.empty()
+            return Faces.empty()
         height, width = image.shape[:2]
         octaves = _Octaves(image, self._tensor)
 
@@ -211,7 +195,7 @@ class MtcnnCascade:
         keep = nms(boxes, scores, _REFINED_NMS)
         boxes = _square(boxes[keep])
         if len(boxes) == 0:
-            return CascadeOutput.empty()
+            return Faces.empty()
 
         # Stage 3: O-Net scores, refines and places five landmarks.
         offsets, marks, probs = self.onet(self._crops(octaves, height, width, boxes, 48))
@@ -223,5 +207,4 @@ class MtcnnCascade:
         boxes_np = boxes.cpu().numpy().astype(np.float32)
         scores_np = scores.cpu().numpy().astype(np.float32)
         keep = _nms_min(boxes_np, scores_np, 0.7)
-        return CascadeOutput(boxes_np[keep].reshape(-1, 4), scores_np[keep].reshape(-1),
-                             landmarks.cpu().numpy().astype(np.float32)[keep].reshape(-1, 5, 2))
+        return Faces(boxes_np[keep], scores_np[keep], landmarks.cpu().numpy()[keep])
