@@ -1,4 +1,4 @@
-"""Benchmarks: ``python -m bench [all|pipeline|gallery|classifier|video|coldstart] [--smoke] [--out FILE]``.
+"""Benchmarks: ``python -m bench [all|pipeline|gallery|sweep|classifier|video|coldstart|app] [--smoke] [--out FILE]``.
 
 Every figure is the median and p90 of repeated runs after warm-up, printed with the torch thread
 count and the machine's core count, and written as JSON. ``--smoke`` runs each benchmark once on
@@ -24,7 +24,7 @@ import numpy as np
 import skimage.data
 import torch
 
-from bench.frames import gallery, place
+from bench.frames import face_free_photos, gallery, place
 from fer import (
     AlignSettings,
     DetectorSettings,
@@ -41,7 +41,8 @@ from fer.tracking import box_iou
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Command-line name -> section title, in the order they run.
-BENCHMARKS = {"pipeline": "pipeline latency", "gallery": "gallery accuracy", "classifier": "classifier throughput",
+BENCHMARKS = {"pipeline": "pipeline latency", "gallery": "gallery accuracy", "sweep": "detector thresholds",
+              "classifier": "classifier throughput",
               "video": "video", "coldstart": "cold start", "app": "app memory"}
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "fer2013.npz"
 
@@ -157,6 +158,69 @@ def bench_gallery(pipeline: Pipeline, args) -> dict:
     }
 
 
+#: Detector settings compared by ``python -m bench sweep``: (P-, R-, O-Net thresholds), min_score.
+SWEEP = (((0.6, 0.7, 0.7), 0.9), ((0.5, 0.5, 0.5), 0.8), ((0.5, 0.5, 0.5), 0.7), ((0.5, 0.3, 0.5), 0.8),
+         ((0.5, 0.3, 0.5), 0.7), ((0.4, 0.3, 0.4), 0.7), ((0.4, 0.2, 0.4), 0.7), ((0.3, 0.3, 0.3), 0.8))
+
+
+def sweep_setting(text: str) -> tuple[tuple[float, float, float], float]:
+    """``"0.5,0.3,0.5/0.7"`` -> ``((0.5, 0.3, 0.5), 0.7)``."""
+    try:
+        stages, min_score = text.split("/")
+        thresholds = tuple(float(v) for v in stages.split(","))
+        if len(thresholds) != 3:
+            raise ValueError
+        return thresholds, float(min_score)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected P,R,O/MIN such as 0.5,0.3,0.5/0.7, got {text!r}") from None
+
+
+def bench_sweep(detector: FaceDetector, args) -> dict:
+    """Recall on FER gallery frames, false faces on face-free photos and detection time, per setting."""
+    fer = private_faces(args.data, 60 if args.smoke else None)
+    if fer is None:
+        return {"skipped": f"{args.data} not present"}
+    frames = []
+    for start in range(0, len(fer[0]), 30):
+        frames.append(gallery([padded(f) for f in fer[0][start : start + 30]], 5, 6, 1280, 720, face_fraction=0.95))
+    photos = face_free_photos()
+    astronaut = skimage.data.astronaut()
+    head = astronaut[30:230, 125:325]
+    # Galleries of one known face: every box beyond one per tile is a false face (the suit, the flag).
+    known = [gallery([astronaut], r, c, 1280, 720) for r, c in ((2, 2), (2, 3), (3, 4))] + [gallery([head], 5, 6, 1280, 720)]
+    base = DetectorSettings(detect_size=args.detect_size, min_face_size=args.min_face_size)
+    results = {}
+    candidates = args.sweep or (SWEEP[:2] if args.smoke else SWEEP)
+    for thresholds, min_score in candidates:
+        settings = replace(base, thresholds=thresholds, min_score=min_score)
+        found = stray = 0
+        samples = []
+        for frame, boxes in frames:
+            began = time.perf_counter()
+            faces = detector.detect(frame, settings)
+            samples.append((time.perf_counter() - began) * 1000)
+            centers = (faces.boxes[:, :2] + faces.boxes[:, 2:]) / 2
+            matched = np.zeros(len(faces), bool)
+            for x1, y1, x2, y2 in boxes:
+                inside = (centers[:, 0] > x1) & (centers[:, 0] < x2) & (centers[:, 1] > y1) & (centers[:, 1] < y2)
+                found += bool(inside.any())
+                matched |= inside
+            stray += int((~matched).sum())
+        false = {name: detector.detect(photo, settings).scores for name, photo in photos.items()}
+        extra = sum(max(0, len(detector.detect(frame, settings)) - len(boxes)) for frame, boxes in known)
+        false_scores = np.concatenate(list(false.values()))
+        results[f"{thresholds} / {min_score}"] = {
+            "recall": round(found / (30 * len(frames)), 4),
+            "stray_boxes_in_galleries": stray,
+            "extra_faces_in_astronaut_galleries": extra,
+            "false_faces": len(false_scores),
+            "photos_with_false_faces": sum(len(s) > 0 for s in false.values()),
+            "top_false_score": round(float(false_scores.max()), 3) if len(false_scores) else 0.0,
+            "detect_median_ms": stats(samples)["median_ms"],
+        }
+    return results
+
+
 def bench_classifier(pipeline: Pipeline, args) -> dict:
     astronaut = skimage.data.astronaut()
     crop = astronaut[50:190, 160:290]
@@ -261,7 +325,7 @@ def print_table(results: dict) -> None:
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
-    parser.add_argument("which", nargs="*", help="all (default), pipeline, gallery, classifier, video, coldstart, app")
+    parser.add_argument("which", nargs="*", help="all (default), " + ", ".join(BENCHMARKS))
     parser.add_argument("--smoke", action="store_true", help="one repetition on small frames (for the test suite)")
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=3)
@@ -270,6 +334,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--backend", choices=BACKENDS, default="auto", help="classifier runtime (see fer.load_classifier)")
     parser.add_argument("--detect-size", type=int, default=DetectorSettings.detect_size)
     parser.add_argument("--min-face-size", type=int, default=DetectorSettings.min_face_size)
+    parser.add_argument("--sweep", type=sweep_setting, action="append", metavar="P,R,O/MIN",
+                        help="detector setting for the sweep benchmark, e.g. 0.5,0.3,0.5/0.7 (repeatable; default: SWEEP)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
     parser.add_argument("--out", type=Path, default=None, help="JSON output (default: bench/results.json; smoke: none)")
     args = parser.parse_args(argv)
@@ -289,6 +355,7 @@ def main(argv: list[str] | None = None) -> dict:
                             "smoke": args.smoke, "checkpoint": str(args.checkpoint)},
                "benchmarks": {}}
     runners = {"pipeline": lambda: bench_pipeline(pipeline, args), "gallery": lambda: bench_gallery(pipeline, args),
+               "sweep": lambda: bench_sweep(pipeline.detector, args),
                "classifier": lambda: bench_classifier(pipeline, args), "video": lambda: bench_video(pipeline, args),
                "coldstart": lambda: bench_coldstart(args), "app": lambda: bench_app_rss(args)}
     for key, title in BENCHMARKS.items():

@@ -44,3 +44,28 @@ def gallery(faces: list[np.ndarray], rows: int, cols: int, width: int, height: i
         frame[y : y + side, x : x + side] = cv2.resize(face, (side, side), interpolation=interpolation)
         boxes.append((x, y, x + side, y + side))
     return frame, boxes
+
+
+#: skimage sample photos with no human face in them (``camera`` and ``astronaut`` have one).
+FACE_FREE = ("coffee", "chelsea", "rocket", "coins", "page", "text", "hubble_deep_field", "immunohistochemistry",
+             "brick", "grass", "gravel", "colorwheel", "retina", "cell", "moon", "clock")
+
+
+def face_free_photos() -> dict[str, np.ndarray]:
+    """Real photos without a face, as RGB uint8, for counting false detections.
+
+    The skimage samples in :data:`FACE_FREE`, plus the astronaut photo with the head painted out
+    (a suit, a flag, a person's shape) as it is and as a JPEG at quality 40 (blocky edges).
+    """
+    import skimage.data
+
+    photos = {}
+    for name in FACE_FREE:
+        image = getattr(skimage.data, name)()
+        photos[name] = image if image.ndim == 3 else np.repeat(image[..., None], 3, axis=2)
+    headless = skimage.data.astronaut().copy()
+    headless[:260, 120:330] = 128
+    photos["astronaut, head painted out"] = headless
+    _, encoded = cv2.imencode(".jpg", cv2.cvtColor(headless, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 40])
+    photos["astronaut, head painted out, JPEG q40"] = cv2.cvtColor(cv2.imdecode(encoded, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    return photos
