@@ -32,16 +32,18 @@ from fer import (
     FaceTracker,
     Pipeline,
     PipelineSettings,
+    align_faces,
     analyze_video,
     default_checkpoint,
     load_classifier,
 )
 from fer.classification import BACKENDS
 from fer.tracking import box_iou
+from fer.types import Faces
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Command-line name -> section title, in the order they run.
-BENCHMARKS = {"pipeline": "pipeline latency", "gallery": "gallery accuracy", "sweep": "detector thresholds",
+BENCHMARKS = {"pipeline": "pipeline latency", "gallery": "gallery accuracy", "sweep": "detector thresholds", "crops": "crop settings",
               "classifier": "classifier throughput",
               "video": "video", "coldstart": "cold start", "app": "app memory"}
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "fer2013.npz"
@@ -74,7 +76,11 @@ def private_faces(data_path: Path, limit: int | None = None) -> tuple[np.ndarray
     return private.pixels, private.labels
 
 
-def padded(face: np.ndarray, pad: float = 0.35) -> np.ndarray:
+#: Gray border around each upscaled FER face, as a fraction of the face's side.
+PADDING = 0.35
+
+
+def padded(face: np.ndarray, pad: float = PADDING) -> np.ndarray:
     """A 48x48 FER face upscaled 4x inside a mid-gray border (FER crops are tight: MTCNN needs context).
 
     Gray padding found 85% of 300 PrivateTest faces where replicated edges found 80%.
@@ -156,6 +162,48 @@ def bench_gallery(pipeline: Pipeline, args) -> dict:
         "pipeline_accuracy_detected_faces": round(correct_on_detected / max(detected, 1), 4),
         "classifier_only_accuracy": round(float((classifier_only == labels).mean()), 4),
     }
+
+
+#: Crop settings compared by ``python -m bench crops`` (name -> AlignSettings keyword arguments).
+CROPS = {"margin 0, 96 px (before)": {"margin": 0.0, "crop_size": 96}, "margin 0, 48 px": {"margin": 0.0},
+         "margin -0.1, 96 px": {"margin": -0.1, "crop_size": 96}, "margin -0.1, 48 px (default)": {},
+         "margin -0.2, 48 px": {"margin": -0.2}, "margin +0.1, 48 px": {"margin": 0.1}, "default, never rotated": {"rotate": False}}
+
+
+def bench_crops(pipeline: Pipeline, args) -> dict:
+    """Accuracy on the faces detected in PrivateTest galleries, per crop setting, beside the dataset's own crops.
+
+    "tile face box" crops each face with the box it was pasted at (the framing the dataset gives),
+    so the gap between that row and classifier-only is what the resampling costs, and the gap
+    between it and a crop setting is what the detector's framing costs.
+    """
+    fer = private_faces(args.data, 60 if args.smoke else None)
+    if fer is None:
+        return {"skipped": f"{args.data} not present"}
+    pixels, labels = fer
+    found, truth, indices, tiles = [], [], [], []
+    for start in range(0, len(pixels), 30):
+        frame, boxes = gallery([padded(f) for f in pixels[start : start + 30]], 5, 6, 1280, 720, face_fraction=0.95)
+        faces = pipeline.detector.detect(frame, pipeline.settings.detector)
+        centers = (faces.boxes[:, :2] + faces.boxes[:, 2:]) / 2
+        for tile, (x1, y1, x2, y2) in enumerate(boxes[: len(pixels) - start]):
+            inside = np.flatnonzero((centers[:, 0] > x1) & (centers[:, 0] < x2) & (centers[:, 1] > y1) & (centers[:, 1] < y2))
+            if inside.size:
+                pick = inside[:1]
+                found.append((frame, Faces(faces.boxes[pick], faces.scores[pick], faces.landmarks[pick])))
+                indices.append(start + tile)
+                inset = (x2 - x1) * (1 - 1 / (1 + 2 * PADDING)) / 2  # the face inside its gray border
+                tiles.append(np.array([[x1 + inset, y1 + inset, x2 - inset, y2 - inset]], np.float32))
+    truth = labels[indices]
+    def accuracy(crops: list[np.ndarray]) -> float:
+        return round(float((pipeline.classifier.predict(crops).argmax(1) == truth).mean()), 4)
+    results = {"classifier only, same faces": accuracy(list(pixels[indices]))}
+    results["tile face box"] = accuracy([align_faces(frame, replace(faces, boxes=tile), AlignSettings(margin=0.0, rotate=False))[0]
+                                         for (frame, faces), tile in zip(found, tiles)])
+    for name, kwargs in CROPS.items():
+        settings = AlignSettings(**kwargs)
+        results[name] = accuracy([align_faces(frame, faces, settings)[0] for frame, faces in found])
+    return {"faces": len(indices), **results}
 
 
 #: Detector settings compared by ``python -m bench sweep``: (P-, R-, O-Net thresholds), min_score.
@@ -356,6 +404,7 @@ def main(argv: list[str] | None = None) -> dict:
                "benchmarks": {}}
     runners = {"pipeline": lambda: bench_pipeline(pipeline, args), "gallery": lambda: bench_gallery(pipeline, args),
                "sweep": lambda: bench_sweep(pipeline.detector, args),
+               "crops": lambda: bench_crops(pipeline, args),
                "classifier": lambda: bench_classifier(pipeline, args), "video": lambda: bench_video(pipeline, args),
                "coldstart": lambda: bench_coldstart(args), "app": lambda: bench_app_rss(args)}
     for key, title in BENCHMARKS.items():
