@@ -207,8 +207,9 @@ def bench_crops(pipeline: Pipeline, args) -> dict:
 
 
 #: Detector settings compared by ``python -m bench sweep``: (P-, R-, O-Net thresholds), min_score.
-SWEEP = (((0.6, 0.7, 0.7), 0.9), ((0.5, 0.5, 0.5), 0.8), ((0.5, 0.5, 0.5), 0.7), ((0.5, 0.3, 0.5), 0.8),
-         ((0.5, 0.3, 0.5), 0.7), ((0.4, 0.3, 0.4), 0.7), ((0.4, 0.2, 0.4), 0.7), ((0.3, 0.3, 0.3), 0.8))
+SWEEP = (((0.6, 0.7, 0.7), 0.9), ((0.5, 0.5, 0.5), 0.8), ((0.5, 0.3, 0.5), 0.7), ((0.5, 0.3, 0.5), 0.6),
+         ((0.45, 0.3, 0.5), 0.6), ((0.5, 0.3, 0.5), 0.5), ((0.5, 0.25, 0.5), 0.6), ((0.4, 0.2, 0.4), 0.7),
+         ((0.3, 0.3, 0.3), 0.8))
 
 
 def sweep_setting(text: str) -> tuple[tuple[float, float, float], float]:
@@ -257,7 +258,8 @@ def bench_sweep(detector: FaceDetector, args) -> dict:
         false = {name: detector.detect(photo, settings).scores for name, photo in photos.items()}
         extra = sum(max(0, len(detector.detect(frame, settings)) - len(boxes)) for frame, boxes in known)
         false_scores = np.concatenate(list(false.values()))
-        results[f"{thresholds} / {min_score}"] = {
+        default = (thresholds, min_score) == (DetectorSettings.thresholds, DetectorSettings.min_score)
+        results[f"{thresholds} / {min_score}" + (" (default)" if default else "")] = {
             "recall": round(found / (30 * len(frames)), 4),
             "stray_boxes_in_galleries": stray,
             "extra_faces_in_astronaut_galleries": extra,
