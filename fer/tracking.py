@@ -48,12 +48,18 @@ class TrackerSettings:
         max_missed_seconds: a track not seen for longer than this expires.
         half_life_seconds: the exponential moving average halves an old reading's weight in
             this long (time-based, so smoothing does not depend on the frame rate).
+        confirm_score: a detection scoring below this starts a *tentative* track, shown and logged
+            only once a second detection continues it. The detector keeps faces down to 0.6 to
+            find hard faces in galleries (``python -m bench sweep``); in a stream this keeps a
+            one-frame box on a poster or a hand out of the chart, at the price of showing a
+            low-scored real face one frame later.
     """
 
     iou_threshold: float = 0.3
     max_center_shift: float = 0.6
     max_missed_seconds: float = 2.0
     half_life_seconds: float = 1.0
+    confirm_score: float = 0.9
 
 
 @dataclass
@@ -64,6 +70,7 @@ class _Track:
     last_seen: float
     landmarks: np.ndarray
     score: float
+    confirmed: bool = True
 
 
 @dataclass
@@ -81,7 +88,8 @@ class FaceTracker:
 
     @property
     def active_ids(self) -> list[int]:
-        return sorted(self._tracks)
+        """Ids of the confirmed tracks that have not expired."""
+        return sorted(tid for tid, track in self._tracks.items() if track.confirmed)
 
     def reset(self) -> None:
         self._tracks.clear()
@@ -95,7 +103,8 @@ class FaceTracker:
             timestamp: seconds (monotonic within the session).
 
         Returns:
-            ``faces`` with ``track_ids`` and ``smoothed`` filled in.
+            ``faces`` with ``track_ids`` and ``smoothed`` filled in, without the detections that
+            only started a tentative track (see :attr:`TrackerSettings.confirm_score`).
         """
         ids = np.full(len(faces), -1, np.int64)
         smoothed = faces.probabilities.copy()
@@ -124,23 +133,28 @@ class FaceTracker:
                 track.smoothed = faces.probabilities[face_index].copy()
             track.box, track.last_seen = faces.boxes[face_index].copy(), timestamp
             track.landmarks, track.score = faces.landmarks[face_index].copy(), float(faces.scores[face_index])
+            track.confirmed = True
             ids[face_index], smoothed[face_index] = track.track_id, track.smoothed
         for face_index in range(len(faces)):
             if face_index in used_faces:
                 continue
+            score = float(faces.scores[face_index])
             track = _Track(self._next_id, faces.boxes[face_index].copy(), faces.probabilities[face_index].copy(), timestamp,
-                           faces.landmarks[face_index].copy(), float(faces.scores[face_index]))
+                           faces.landmarks[face_index].copy(), score, confirmed=score >= self.settings.confirm_score)
             self._tracks[track.track_id] = track
             self._next_id += 1
-            ids[face_index] = track.track_id
+            if track.confirmed:
+                ids[face_index] = track.track_id
         expired = [tid for tid, t in self._tracks.items() if timestamp - t.last_seen > self.settings.max_missed_seconds]
         for tid in expired:
             del self._tracks[tid]
-        return replace(faces, track_ids=ids, smoothed=smoothed)
+        shown = ids >= 0
+        tracked = replace(faces, track_ids=ids, smoothed=smoothed)
+        return tracked if shown.all() else tracked.select(shown)
 
     def predict(self, timestamp: float, num_classes: int) -> Faces:
         """The live tracks as faces, for frames where detection is skipped (boxes held in place)."""
-        live = [t for t in self._tracks.values() if timestamp - t.last_seen <= self.settings.max_missed_seconds]
+        live = [t for t in self._tracks.values() if t.confirmed and timestamp - t.last_seen <= self.settings.max_missed_seconds]
         if not live:
             return Faces.empty(num_classes)
         smoothed = np.stack([t.smoothed for t in live])

@@ -62,3 +62,26 @@ def test_faces_validate_their_shapes():
     with pytest.raises(ValueError, match="scores"):
         Faces(np.zeros((2, 4)), np.zeros(3), np.zeros((2, 5, 2)))
     assert len(Faces.empty()) == 0
+
+
+def test_a_doubtful_face_is_shown_only_once_seen_again():
+    """A low-scored box (a poster, a hand) that appears in one frame never reaches the chart;
+    a real face the detector is unsure of appears from its second frame on, with one id."""
+    tracker = FaceTracker(TrackerSettings(confirm_score=0.9))
+    sure, doubtful = [10, 10, 60, 60], [300, 10, 350, 60]
+
+    def frame(boxes, scores, t):
+        faces = faces_at(boxes, [HAPPY] * len(boxes))
+        return tracker.update(Faces(faces.boxes, np.asarray(scores), faces.landmarks, faces.probabilities), t)
+
+    first = frame([sure, doubtful], [0.99, 0.7], 0.0)
+    assert len(first) == 1 and first.boxes[0].tolist() == sure
+    assert len(tracker.predict(0.1, 7)) == 1  # skipped-detection frames do not show it either
+    second = frame([sure, doubtful], [0.99, 0.72], 0.25)
+    assert len(second) == 2 and second.track_ids[0] == first.track_ids[0]
+    third = frame([sure, doubtful], [0.99, 0.65], 0.5)
+    assert third.track_ids[1] == second.track_ids[1]
+    assert tracker.active_ids == sorted(third.track_ids.tolist())
+    # A one-frame phantom elsewhere expires without ever being shown.
+    assert len(frame([sure, [500, 200, 540, 240]], [0.99, 0.62], 0.75)) == 1
+    assert len(frame([sure], [0.99], 3.5)) == 1 and len(tracker.active_ids) == 1
