@@ -24,7 +24,7 @@ import numpy as np
 import skimage.data
 import torch
 
-from bench.frames import face_free_photos, gallery, place
+from bench.frames import centers_inside, face_free_photos, gallery, place
 from fer import (
     AlignSettings,
     DetectorSettings,
@@ -90,6 +90,12 @@ def padded(face: np.ndarray, pad: float = PADDING) -> np.ndarray:
     return cv2.copyMakeBorder(big, border, border, border, border, cv2.BORDER_CONSTANT, value=128)
 
 
+def fer_galleries(pixels: np.ndarray):
+    """PrivateTest faces 30 to a 1280x720 gallery frame (5x6 tiles): yields each frame and its tiles' face boxes."""
+    for start in range(0, len(pixels), 30):
+        yield gallery([padded(f) for f in pixels[start : start + 30]], 5, 6, 1280, 720, face_fraction=0.95)
+
+
 def bench_pipeline(pipeline: Pipeline, args) -> dict:
     astronaut = skimage.data.astronaut()
     head = astronaut[30:230, 125:325]  # head and shoulders, as a video-call tile shows a student
@@ -136,21 +142,18 @@ def bench_gallery(pipeline: Pipeline, args) -> dict:
         return {"skipped": f"{args.data} not present"}
     pixels, labels = fer
     classifier_only = pipeline.classifier.predict(list(pixels)).argmax(1)
-    rows, cols = 5, 6
     detected = correct_on_detected = 0
-    for start in range(0, len(pixels), rows * cols):
-        faces, truth = pixels[start : start + rows * cols], labels[start : start + rows * cols]
-        frame, boxes = gallery([padded(f) for f in faces], rows, cols, 1280, 720, face_fraction=0.95)
-        boxes = np.asarray(boxes[: len(faces)], np.float32)
+    for start, (frame, boxes) in zip(range(0, len(pixels), 30), fer_galleries(pixels)):
+        truth = labels[start : start + 30]
+        boxes = np.asarray(boxes[: len(truth)], np.float32)
         result = pipeline.analyze(frame)
         if len(result.faces):
             predicted = result.faces.probabilities.argmax(1)
             # The face sits in the middle of its padded tile: match detections by centre-in-tile.
-            centers = (result.faces.boxes[:, :2] + result.faces.boxes[:, 2:]) / 2
+            inside_tiles = centers_inside(result.faces.boxes, boxes)
             overlap = box_iou(boxes, result.faces.boxes)
-            for tile in range(len(faces)):
-                x1, y1, x2, y2 = boxes[tile]
-                inside = np.flatnonzero((centers[:, 0] > x1) & (centers[:, 0] < x2) & (centers[:, 1] > y1) & (centers[:, 1] < y2))
+            for tile in range(len(truth)):
+                inside = np.flatnonzero(inside_tiles[tile])
                 if inside.size:
                     best = inside[np.argmax(overlap[tile, inside])]
                     detected += 1
@@ -181,13 +184,12 @@ def bench_crops(pipeline: Pipeline, args) -> dict:
     if fer is None:
         return {"skipped": f"{args.data} not present"}
     pixels, labels = fer
-    found, truth, indices, tiles = [], [], [], []
-    for start in range(0, len(pixels), 30):
-        frame, boxes = gallery([padded(f) for f in pixels[start : start + 30]], 5, 6, 1280, 720, face_fraction=0.95)
+    found, indices, tiles = [], [], []
+    for start, (frame, boxes) in zip(range(0, len(pixels), 30), fer_galleries(pixels)):
         faces = pipeline.detector.detect(frame, pipeline.settings.detector)
-        centers = (faces.boxes[:, :2] + faces.boxes[:, 2:]) / 2
+        inside_tiles = centers_inside(faces.boxes, boxes)
         for tile, (x1, y1, x2, y2) in enumerate(boxes[: len(pixels) - start]):
-            inside = np.flatnonzero((centers[:, 0] > x1) & (centers[:, 0] < x2) & (centers[:, 1] > y1) & (centers[:, 1] < y2))
+            inside = np.flatnonzero(inside_tiles[tile])
             if inside.size:
                 pick = inside[:1]
                 found.append((frame, Faces(faces.boxes[pick], faces.scores[pick], faces.landmarks[pick])))
@@ -229,9 +231,7 @@ def bench_sweep(detector: FaceDetector, args) -> dict:
     fer = private_faces(args.data, 60 if args.smoke else None)
     if fer is None:
         return {"skipped": f"{args.data} not present"}
-    frames = []
-    for start in range(0, len(fer[0]), 30):
-        frames.append(gallery([padded(f) for f in fer[0][start : start + 30]], 5, 6, 1280, 720, face_fraction=0.95))
+    frames = list(fer_galleries(fer[0]))
     photos = face_free_photos()
     astronaut = skimage.data.astronaut()
     head = astronaut[30:230, 125:325]
@@ -248,13 +248,9 @@ def bench_sweep(detector: FaceDetector, args) -> dict:
             began = time.perf_counter()
             faces = detector.detect(frame, settings)
             samples.append((time.perf_counter() - began) * 1000)
-            centers = (faces.boxes[:, :2] + faces.boxes[:, 2:]) / 2
-            matched = np.zeros(len(faces), bool)
-            for x1, y1, x2, y2 in boxes:
-                inside = (centers[:, 0] > x1) & (centers[:, 0] < x2) & (centers[:, 1] > y1) & (centers[:, 1] < y2)
-                found += bool(inside.any())
-                matched |= inside
-            stray += int((~matched).sum())
+            inside = centers_inside(faces.boxes, boxes)
+            found += int(inside.any(axis=1).sum())
+            stray += int((~inside.any(axis=0)).sum())
         false = {name: detector.detect(photo, settings).scores for name, photo in photos.items()}
         extra = sum(max(0, len(detector.detect(frame, settings)) - len(boxes)) for frame, boxes in known)
         false_scores = np.concatenate(list(false.values()))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-__all__ = ["gallery", "place"]
+__all__ = ["centers_inside", "face_free_photos", "gallery", "place"]
 
 
 def place(face: np.ndarray, width: int, height: int, side: int, x: int | None = None, y: int | None = None,
@@ -44,6 +44,14 @@ def gallery(faces: list[np.ndarray], rows: int, cols: int, width: int, height: i
         frame[y : y + side, x : x + side] = cv2.resize(face, (side, side), interpolation=interpolation)
         boxes.append((x, y, x + side, y + side))
     return frame, boxes
+
+
+def centers_inside(boxes: np.ndarray, tiles) -> np.ndarray:
+    """``(len(tiles), len(boxes))`` bool: whether each detection's centre lies inside each tile's face box."""
+    centers = (boxes[:, :2] + boxes[:, 2:]) / 2
+    t = np.asarray(tiles, np.float32).reshape(-1, 4)
+    x, y = centers[None, :, 0], centers[None, :, 1]
+    return (x > t[:, None, 0]) & (x < t[:, None, 2]) & (y > t[:, None, 1]) & (y < t[:, None, 3])
 
 
 #: skimage sample photos with no human face in them (``camera`` and ``astronaut`` have one).

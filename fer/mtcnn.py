@@ -172,8 +172,6 @@ class MtcnnCascade:
         Returns:
             Faces (boxes, O-Net scores, landmarks) in pixels of ``image``, without probabilities.
         """
-        if not image.flags.writeable:  # torch.from_numpy warns on read-only arrays (decoded uploads are)
-            image = image.copy()
         candidates = self._proposals(image, min_size, thresholds[0], factor)
         if len(candidates) == 0:
             return Faces.empty()
