@@ -22,7 +22,8 @@ from PIL import Image
 
 from fer.labels import FER2013_CLASSES
 
-__all__ = ["FerData", "DataFormatError", "load_fer2013", "USAGES"]
+__all__ = ["USAGES", "DataFormatError", "FerData", "ferplus_majority", "ferplus_share", "ferplus_soft_labels", "load_fer2013",
+           "read_ferplus_votes"]
 
 logger = logging.getLogger(__name__)
 
@@ -43,8 +44,12 @@ class FerData:
         labels: ``(N,)`` int64 class index into ``classes``.
         usage: ``(N,)`` int64 index into :data:`USAGES` (0 Training, 1 PublicTest, 2 PrivateTest).
         classes: the 7 class names, in label order.
-        soft_labels: optional ``(N, 7)`` float32 FER+ vote distributions (rows without votes are
-            all zero), see :func:`ferplus_soft_labels`.
+        soft_labels: optional ``(N, 7)`` float32 FER+ vote distributions over the 7 classes (rows
+            without a vote for any of them are all zero), see :func:`ferplus_soft_labels`.
+        ferplus_majority: optional ``(N,)`` int64 FER+ majority class, ``-1`` where the majority
+            is contempt, unknown or not-a-face (see :func:`ferplus_majority`).
+        ferplus_share: optional ``(N,)`` float32 share of a row's FER+ votes that fall in the 7
+            classes (0 for the rows FER+ dropped).
     """
 
     pixels: np.ndarray
@@ -52,6 +57,8 @@ class FerData:
     usage: np.ndarray
     classes: tuple[str, ...] = FER2013_CLASSES
     soft_labels: np.ndarray | None = None
+    ferplus_majority: np.ndarray | None = None
+    ferplus_share: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = len(self.pixels)
@@ -61,21 +68,30 @@ class FerData:
             raise ValueError(f"labels and usage must be ({n},), got {self.labels.shape} and {self.usage.shape}")
         if self.soft_labels is not None and self.soft_labels.shape != (n, len(self.classes)):
             raise ValueError(f"soft_labels must be ({n}, {len(self.classes)}), got {self.soft_labels.shape}")
+        for name in ("ferplus_majority", "ferplus_share"):
+            value = getattr(self, name)
+            if value is not None and value.shape != (n,):
+                raise ValueError(f"{name} must be ({n},), got {value.shape}")
+
+    def select(self, keep: np.ndarray) -> FerData:
+        """The rows where the boolean mask ``keep`` is true (or the given row indices)."""
+        def pick(value: np.ndarray | None) -> np.ndarray | None:
+            return None if value is None else value[keep]
+
+        return FerData(self.pixels[keep], self.labels[keep], self.usage[keep], self.classes, pick(self.soft_labels),
+                       pick(self.ferplus_majority), pick(self.ferplus_share))
 
     def split(self, usage: str) -> FerData:
         """The rows of one split, e.g. ``data.split("PrivateTest")``."""
         if usage not in USAGES:
             raise ValueError(f"usage must be one of {USAGES}, got {usage!r}")
-        keep = self.usage == USAGES.index(usage)
-        soft = None if self.soft_labels is None else self.soft_labels[keep]
-        return FerData(self.pixels[keep], self.labels[keep], self.usage[keep], self.classes, soft)
+        return self.select(self.usage == USAGES.index(usage))
 
     def head(self, count: int) -> FerData:
         """The first ``count`` rows (all of them when ``count`` is 0), e.g. for a quick run."""
         if not count:
             return self
-        soft = None if self.soft_labels is None else self.soft_labels[:count]
-        return FerData(self.pixels[:count], self.labels[:count], self.usage[:count], self.classes, soft)
+        return self.select(np.arange(min(count, len(self))))
 
     def __len__(self) -> int:
         return len(self.pixels)
@@ -87,7 +103,7 @@ def load_fer2013(path: str | Path, ferplus_votes: str | Path | None = None) -> F
     Args:
         path: ``fer2013.npz``, ``fer2013.csv`` or a folder holding ``train/`` and ``test/``.
         ferplus_votes: optional ``ferplus_votes.npz`` (same row order as the csv / npz) to attach
-            FER+ soft labels.
+            FER+ soft labels, majority labels and vote shares.
 
     Returns:
         The faces, labels and split.
@@ -115,7 +131,9 @@ def load_fer2013(path: str | Path, ferplus_votes: str | Path | None = None) -> F
     if ferplus_votes is not None:
         if path.is_dir():
             raise DataFormatError("FER+ votes follow the csv row order; the image folders have none")
-        data = FerData(data.pixels, data.labels, data.usage, data.classes, ferplus_soft_labels(ferplus_votes, len(data)))
+        votes = read_ferplus_votes(ferplus_votes, len(data))
+        data = FerData(data.pixels, data.labels, data.usage, data.classes, ferplus_soft_labels(votes),
+                       ferplus_majority(votes), ferplus_share(votes))
     logger.info("loaded %d faces from %s", len(data), path)
     return data
 
@@ -221,19 +239,46 @@ def _load_folders(root: Path, public_fraction: float = 0.1, seed: int = 0) -> Fe
     )
 
 
-# FER+ vote columns -> FER-2013 class index; contempt, unknown and not-a-face are dropped.
+# FER+ vote columns -> FER-2013 class index. Contempt, unknown and not-a-face have no class of ours.
 _FERPLUS_TO_FER = {"anger": 0, "disgust": 1, "fear": 2, "happiness": 3, "sadness": 4, "surprise": 5, "neutral": 6}
+_FERPLUS_OTHER = ("contempt", "unknown", "NF")
 
 
-def ferplus_soft_labels(path: str | Path, expected_rows: int) -> np.ndarray:
-    """FER+ votes as ``(N, 7)`` distributions over the FER-2013 classes (zero rows: no usable vote)."""
+def read_ferplus_votes(path: str | Path, expected_rows: int) -> np.ndarray:
+    """FER+ votes as ``(N, 10)`` float32 columns: the 7 FER-2013 classes in their order, then
+    contempt, unknown and not-a-face."""
     with np.load(path, allow_pickle=False) as archive:
         votes, names = archive["votes"].astype(np.float32), [str(n) for n in archive["labels"]]
     if len(votes) != expected_rows:
         raise DataFormatError(f"{path}: {len(votes)} vote rows for {expected_rows} faces")
-    soft = np.zeros((len(votes), len(FER2013_CLASSES)), np.float32)
-    for column, name in enumerate(names):
-        if name in _FERPLUS_TO_FER:
-            soft[:, _FERPLUS_TO_FER[name]] += votes[:, column]
+    wanted = [*sorted(_FERPLUS_TO_FER, key=_FERPLUS_TO_FER.get), *_FERPLUS_OTHER]
+    missing = set(wanted) - set(names)
+    if missing:
+        raise DataFormatError(f"{path}: vote columns {sorted(missing)} missing (got {names})")
+    return votes[:, [names.index(name) for name in wanted]]
+
+
+def ferplus_soft_labels(votes: np.ndarray) -> np.ndarray:
+    """``(N, 7)`` vote distributions over the FER-2013 classes from :func:`read_ferplus_votes`.
+
+    Contempt, unknown and not-a-face votes are dropped and the rest renormalised; a row with no
+    vote for any of the 7 classes is all zero.
+    """
+    soft = votes[:, :7].astype(np.float32)
     total = soft.sum(axis=1, keepdims=True)
     return np.divide(soft, total, out=np.zeros_like(soft), where=total > 0)
+
+
+def ferplus_majority(votes: np.ndarray) -> np.ndarray:
+    """The FER+ majority label per row: the most-voted of the 10 columns, ties to the first in
+    FER-2013 class order, and ``-1`` where that is contempt, unknown or not-a-face (70 of the 3,589
+    PrivateTest rows, leaving 3,519)."""
+    majority = votes.argmax(axis=1).astype(np.int64)
+    majority[majority >= 7] = -1
+    return majority
+
+
+def ferplus_share(votes: np.ndarray) -> np.ndarray:
+    """The share of each row's votes cast for one of the 7 classes (0 where FER+ has no votes)."""
+    total = votes.sum(axis=1)
+    return np.divide(votes[:, :7].sum(axis=1), total, out=np.zeros_like(total), where=total > 0).astype(np.float32)

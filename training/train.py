@@ -36,7 +36,7 @@ from timm.optim import create_optimizer_v2
 from timm.utils import ModelEmaV3
 from tqdm import tqdm
 
-from fer.checkpoint import ModelConfig, build_model, save_checkpoint
+from fer.checkpoint import ModelConfig, build_model, load_checkpoint, save_checkpoint
 from fer.preprocess import PreprocessConfig, normalize
 from training.augment import AugmentConfig, augment_batch, mix_batch
 from training.data import FerData, load_fer2013
@@ -52,6 +52,7 @@ class TrainConfig:
     out: str = "runs/train"
     model: str = "deit_tiny_patch16_224"
     pretrained_file: str | None = None  # local ImageNet weights; None + hub_pretrained: timm Hub weights
+    init_checkpoint: str | None = None  # fine-tune a trained checkpoint folder (all weights, head too)
     hub_pretrained: bool = False
     img_size: int = 112
     epochs: int = 12
@@ -63,8 +64,9 @@ class TrainConfig:
     layer_decay: float = 0.75
     label_smoothing: float = 0.1
     class_weight_power: float = 0.3  # loss weight per class = (count / mean count) ** -power
-    ferplus_votes: str | None = None  # FER+ votes file; blends soft labels into the targets
-    ferplus_weight: float = 0.0
+    ferplus_votes: str | None = None  # FER+ votes file (ferplus_votes.npz): soft targets from the votes
+    ferplus_weight: float = 0.0  # target = (1 - w) * FER-2013 one-hot + w * FER+ vote distribution
+    ferplus_min_share: float = 0.5  # with FER+ on, drop rows whose votes are mostly contempt / unknown / not-a-face
     drop_path: float = 0.1
     ema_decay: float = 0.999
     grad_clip: float = 1.0
@@ -147,19 +149,24 @@ def main(argv: list[str] | None = None) -> dict:
         out.mkdir(parents=True, exist_ok=True)
 
     # 2. Data: train on Training, select on PublicTest (PrivateTest is for training.evaluate) --
-    data: FerData = load_fer2013(config.data, config.ferplus_votes if config.ferplus_weight > 0 else None)
+    data: FerData = load_fer2013(config.data, config.ferplus_votes)
+    # With FER+ on, the rows FER+ dropped (no votes) and the rows whose annotators mostly said
+    # contempt, unknown or not-a-face are left out: neither label is trustworthy there.
     train = data.split("Training").head(config.limit_train)
+    if train.ferplus_share is not None:
+        kept = train.ferplus_share >= config.ferplus_min_share
+        logger.info("FER+: %d of %d training rows kept (>= %.0f%% of votes in the 7 classes)", kept.sum(), len(train),
+                    100 * config.ferplus_min_share)
+        train = train.select(kept)
     public = data.split("PublicTest").head(config.limit_eval)
     num_classes = len(data.classes)
     train_pixels = torch.from_numpy(train.pixels).to(device)
     train_labels = torch.from_numpy(train.labels).to(device)
     targets = F.one_hot(train_labels, num_classes).float()
-    if train.soft_labels is not None and config.ferplus_weight > 0:
-        soft = torch.from_numpy(train.soft_labels).to(device)
-        has_votes = (soft.sum(1, keepdim=True) > 0).float()
-        weight = config.ferplus_weight * has_votes
-        targets = (1 - weight) * targets + weight * soft
-    counts = torch.bincount(train_labels, minlength=num_classes).float().clamp(min=1)
+    if train.soft_labels is not None:
+        weight = config.ferplus_weight
+        targets = (1 - weight) * targets + weight * torch.from_numpy(train.soft_labels).to(device)
+    counts = targets.sum(0).clamp(min=1)  # class mass of the targets
     class_weight = (counts / counts.mean()) ** -config.class_weight_power
     class_weight = class_weight / (class_weight * counts).sum() * counts.sum()  # mean weight per sample = 1
 
@@ -167,12 +174,24 @@ def main(argv: list[str] | None = None) -> dict:
     preprocess = PreprocessConfig(input_size=config.img_size)
     model_config = ModelConfig(architecture=config.model, label_names=data.classes, preprocess=preprocess,
                                model_args={"img_size": config.img_size})
-    model = build_model(dataclasses.replace(model_config, model_args={**model_config.model_args, "drop_path_rate": config.drop_path}),
-                        pretrained_file=config.pretrained_file, pretrained=config.hub_pretrained)
-    pretrained_cfg = getattr(model, "pretrained_cfg", {})
-    preprocess = PreprocessConfig(input_size=config.img_size, mean=tuple(pretrained_cfg.get("mean", preprocess.mean)),
-                                  std=tuple(pretrained_cfg.get("std", preprocess.std)))
-    model_config = dataclasses.replace(model_config, preprocess=preprocess)
+    if config.init_checkpoint:
+        # Fine-tune our own checkpoint: its config (architecture, size, preprocessing) wins.
+        initial, model_config = load_checkpoint(config.init_checkpoint)
+        model_config = dataclasses.replace(model_config, extra={})
+        preprocess = model_config.preprocess
+        if preprocess.input_size != config.img_size or model_config.label_names != data.classes:
+            raise ValueError(f"{config.init_checkpoint} is {preprocess.input_size} px with labels {model_config.label_names}; "
+                             f"this run asks for {config.img_size} px and {data.classes}")
+        model = build_model(dataclasses.replace(model_config, model_args={**model_config.model_args, "drop_path_rate": config.drop_path}))
+        model.load_state_dict(initial.state_dict())
+        del initial
+    else:
+        model = build_model(dataclasses.replace(model_config, model_args={**model_config.model_args, "drop_path_rate": config.drop_path}),
+                            pretrained_file=config.pretrained_file, pretrained=config.hub_pretrained)
+        pretrained_cfg = getattr(model, "pretrained_cfg", {})
+        preprocess = PreprocessConfig(input_size=config.img_size, mean=tuple(pretrained_cfg.get("mean", preprocess.mean)),
+                                      std=tuple(pretrained_cfg.get("std", preprocess.std)))
+        model_config = dataclasses.replace(model_config, preprocess=preprocess)
     model.to(device)
     ema = ModelEmaV3(model, decay=config.ema_decay, device=device)
     wrapped = torch.nn.parallel.DistributedDataParallel(model, device_ids=[local_rank] if device.type == "cuda" else None) if world > 1 else model
@@ -202,8 +221,11 @@ def main(argv: list[str] | None = None) -> dict:
         logger.info("no %s yet: starting fresh", last_path)
 
     # 6-7. Epochs ---------------------------------------------------------------------------
+    # Model selection: FER+ majority accuracy on PublicTest when training on FER+ votes, else FER-2013's.
     public_pixels = torch.from_numpy(public.pixels)
     public_labels = torch.from_numpy(public.labels)
+    public_majority = None if public.ferplus_majority is None else torch.from_numpy(public.ferplus_majority)
+    select_key = "public_ferplus_acc_{}" if public_majority is not None else "public_acc_{}"
     started = time.time()
     for epoch in range(start_epoch, config.epochs):
         model.train()
@@ -244,12 +266,17 @@ def main(argv: list[str] | None = None) -> dict:
                       "epoch_seconds": round(time.time() - epoch_start, 1)}
             for name, candidate in (("model", model), ("ema", ema.module)):
                 probs = predict_probabilities(candidate, public_pixels, preprocess, config.eval_batch_size)
-                record[f"public_acc_{name}"] = float((probs.argmax(1).cpu() == public_labels).float().mean())
+                predicted = probs.argmax(1).cpu()
+                record[f"public_acc_{name}"] = float((predicted == public_labels).float().mean())
+                if public_majority is not None:
+                    known = public_majority >= 0
+                    record[f"public_ferplus_acc_{name}"] = float((predicted[known] == public_majority[known]).float().mean())
             history.append(record)
             logger.info("epoch %d: %s", epoch + 1, json.dumps(record))
             for name in ("model", "ema"):
-                if record[f"public_acc_{name}"] > best["accuracy"]:
-                    best = {"accuracy": record[f"public_acc_{name}"], "epoch": epoch + 1, "weights": name}
+                if record[select_key.format(name)] > best["accuracy"]:
+                    best = {"accuracy": record[select_key.format(name)], "epoch": epoch + 1, "weights": name,
+                            "metric": select_key.format("").rstrip("_")}
                     chosen = model if name == "model" else ema.module
                     save_checkpoint(chosen, dataclasses.replace(model_config, extra={"selected": best}), out / "best")
             save_checkpoint(ema.module, model_config, out / "last_ema")
@@ -270,7 +297,7 @@ def main(argv: list[str] | None = None) -> dict:
         dist.destroy_process_group()
     summary = {"best": best, "epochs": config.epochs, "seconds": round(time.time() - started, 1), "out": str(out)}
     if is_main:
-        print(f"trained {config.model}@{config.img_size}: best PublicTest {best['accuracy']:.4f} "
+        print(f"trained {config.model}@{config.img_size}: best PublicTest {best.get('metric', 'accuracy')} {best['accuracy']:.4f} "
               f"(epoch {best.get('epoch')}, {best.get('weights')}) in {summary['seconds']} s -> {out / 'best'}")
     return summary
 
