@@ -28,6 +28,7 @@ import timm
 import torch
 from safetensors.torch import load_file, save_file
 
+from fer.calibration import Calibration
 from fer.labels import FER2013_CLASSES
 from fer.preprocess import PreprocessConfig
 
@@ -60,6 +61,11 @@ class ModelConfig:
     @property
     def num_classes(self) -> int:
         return len(self.label_names)
+
+    @property
+    def calibration(self) -> Calibration:
+        """The logit bias, temperature and uncertainty threshold fitted for these weights (``fer.calibration``)."""
+        return Calibration.from_json(self.extra.get("calibration"))
 
     def to_json(self) -> dict[str, Any]:
         """The ``config.json`` content, in timm's hub format plus our ``fer`` section."""

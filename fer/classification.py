@@ -10,6 +10,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
+from fer.calibration import Calibration
 from fer.checkpoint import CONFIG_NAME, ModelConfig, load_checkpoint
 from fer.labels import FER2013_CLASSES, canonical_label
 from fer.onnx_backend import ONNX_INT8_NAME
@@ -21,9 +22,10 @@ logger = logging.getLogger(__name__)
 
 
 class Classifier(Protocol):
-    """What the pipeline needs from a classifier."""
+    """What the pipeline needs from a classifier: calibrated probabilities in label order."""
 
     label_names: tuple[str, ...]
+    calibration: Calibration
 
     def predict(self, crops: list[np.ndarray]) -> np.ndarray: ...
 
@@ -42,6 +44,7 @@ class ExpressionClassifier:
         self.model = model.to(self.device).eval()
         self.config = config
         self.label_names: tuple[str, ...] = config.label_names
+        self.calibration: Calibration = config.calibration
 
     @classmethod
     def from_pretrained(cls, path_or_id: str | Path, device: str | torch.device = "cpu") -> ExpressionClassifier:
@@ -65,12 +68,16 @@ class ExpressionClassifier:
         raise FileNotFoundError(f"{text} is neither a checkpoint folder nor an 'hf-hub:' model id")
 
     @torch.inference_mode()
-    def predict(self, crops: list[np.ndarray]) -> np.ndarray:
-        """Probabilities ``(N, C)`` for ``N`` face crops (any size, RGB or gray), one batch."""
+    def logits(self, crops: list[np.ndarray]) -> np.ndarray:
+        """Raw logits ``(N, C)`` for ``N`` face crops (any size, RGB or gray), one batch."""
         if len(crops) == 0:
             return np.zeros((0, len(self.label_names)), np.float32)
         batch = faces_to_tensor(crops, self.config.preprocess).to(self.device)
-        return self.model(batch).float().softmax(-1).cpu().numpy()
+        return self.model(batch).float().cpu().numpy()
+
+    def predict(self, crops: list[np.ndarray]) -> np.ndarray:
+        """Calibrated probabilities ``(N, C)`` for ``N`` face crops (see :mod:`fer.calibration`)."""
+        return self.calibration.probabilities(self.logits(crops))
 
 
 class TransformersClassifier:
@@ -86,6 +93,7 @@ class TransformersClassifier:
         self.model = model.to(self.device).eval()
         self.processor = processor
         self.face_size = face_size
+        self.calibration = Calibration()  # a foreign model carries no calibration of ours
         id2label = {int(k): v for k, v in model.config.id2label.items()}
         self.label_names: tuple[str, ...] = FER2013_CLASSES
         self._columns = []  # (model column, FER column)
