@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import cv2
+import numpy as np
 from tqdm import tqdm
 
 from fer import FaceDetector, InputError, Pipeline, PipelineSettings, analyze_video, annotate, default_checkpoint, load_classifier, load_image
@@ -79,11 +80,20 @@ def _video_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _calibration_faces(path: str, count: int = 512, seed: int = 0):
+    """``count`` Training faces of a FER-2013 ``.npz`` (arrays ``pixels`` and ``usage``), a fixed random pick."""
+    with np.load(path, allow_pickle=False) as archive:
+        pixels, usage = archive["pixels"], archive["usage"]
+    rows = np.flatnonzero(usage == 0)
+    return pixels[np.sort(np.random.default_rng(seed).choice(rows, min(count, len(rows)), replace=False))]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m fer", description="Facial-expression recognition for online classes.")
     parser.add_argument("--checkpoint", default=str(default_checkpoint()), help="checkpoint folder or model id")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--backend", choices=BACKENDS, default="torch", help="classifier runtime (onnx ones need export-onnx)")
+    parser.add_argument("--backend", choices=BACKENDS, default="auto",
+                        help="classifier runtime, as the app's (default auto: the int8 export on the CPU when current)")
     parser.add_argument("--detect-size", type=int, default=DetectorSettings.detect_size)
     parser.add_argument("--min-face-size", type=int, default=DetectorSettings.min_face_size)
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -102,13 +112,15 @@ def main(argv: list[str] | None = None) -> int:
     group.add_argument("--fps", type=float, default=None, help="analyse this many frames per second of video")
     export = commands.add_parser("export-onnx", help="export a checkpoint folder's classifier to ONNX")
     export.add_argument("folder", nargs="?", default=None, help="checkpoint folder (default: --checkpoint)")
-    export.add_argument("--int8", action="store_true", help="also write an int8 dynamically quantized copy")
+    export.add_argument("--int8", action="store_true", help="also write a static int8 copy (needs --calibration-data)")
+    export.add_argument("--calibration-data", help="fer2013.npz: 512 of its Training faces fix the int8 activation ranges")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
     if args.command == "export-onnx":
         from fer.onnx_backend import export_onnx
 
-        for path in export_onnx(args.folder or args.checkpoint, int8=args.int8):
+        faces = _calibration_faces(args.calibration_data) if args.int8 and args.calibration_data else None
+        for path in export_onnx(args.folder or args.checkpoint, int8=args.int8, calibration_faces=faces):
             print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
         return 0
     return _image_command(args) if args.command == "image" else _video_command(args)

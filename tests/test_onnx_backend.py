@@ -11,12 +11,45 @@ from fer.cli import main as cli_main
 from fer.onnx_backend import OnnxClassifier, StaleExportError, weights_digest
 
 
+def _real_face_rows(astronaut, count=64):
+    """``(count, 48, 48)`` gray crops of a real photo (the face and around it), shifted and scaled."""
+    import cv2
+
+    gray = cv2.cvtColor(astronaut, cv2.COLOR_RGB2GRAY)
+    rows = []
+    for i in range(count):
+        side = 90 + (i % 8) * 15
+        x, y = 150 + (i * 7) % 60, 40 + (i * 11) % 60
+        rows.append(cv2.resize(gray[y : y + side, x : x + side], (48, 48), interpolation=cv2.INTER_AREA))
+    return np.stack(rows)
+
+
 @pytest.fixture(scope="module")
-def exported(tiny_checkpoint, tmp_path_factory):
+def exported(tiny_checkpoint, tmp_path_factory, astronaut):
     folder = tmp_path_factory.mktemp("onnx") / "checkpoint"
     shutil.copytree(tiny_checkpoint, folder)
-    assert cli_main(["export-onnx", str(folder), "--int8"]) == 0
+    faces = _real_face_rows(astronaut)
+    np.savez(folder.parent / "faces.npz", pixels=faces, usage=np.zeros(len(faces), np.uint8))
+    assert cli_main(["export-onnx", str(folder), "--int8", "--calibration-data", str(folder.parent / "faces.npz")]) == 0
     return folder
+
+
+def test_int8_export_needs_calibration_faces(tiny_checkpoint, tmp_path):
+    folder = tmp_path / "checkpoint"
+    shutil.copytree(tiny_checkpoint, folder)
+    with pytest.raises(ValueError, match="calibration"):
+        cli_main(["export-onnx", str(folder), "--int8"])
+
+
+@pytest.mark.parametrize("backend", ["onnx", "onnx-int8", "torch"])
+def test_a_face_gets_the_same_answer_alone_or_among_64(exported, backend, astronaut):
+    """A student's label must not change because someone else joined the call."""
+    classifier = load_classifier(exported, backend=backend)
+    faces = list(_real_face_rows(astronaut, 64))
+    faces[10:40] = [np.full((48, 48), v, np.uint8) for v in range(0, 255, 9)][:30]  # very different neighbours
+    together = classifier.predict(faces)
+    alone = np.concatenate([classifier.predict([face]) for face in faces])
+    np.testing.assert_allclose(together, alone, atol=1e-4)
 
 
 def _crops(astronaut):
@@ -29,7 +62,7 @@ def test_export_matches_torch(exported, astronaut):
     fp32 = load_classifier(exported, backend="onnx").predict(crops)
     int8 = load_classifier(exported, backend="onnx-int8").predict(crops)
     np.testing.assert_allclose(fp32, reference, atol=1e-5)
-    assert np.abs(int8 - reference).max() < 0.05  # dynamic int8 of a random 2-block ViT
+    assert np.abs(int8 - reference).max() < 0.05  # static int8 of a random 2-block ViT
     np.testing.assert_allclose(int8.sum(1), 1.0, atol=1e-5)
     assert load_classifier(exported, backend="onnx").predict([]).shape == (0, 7)
 
