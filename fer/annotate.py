@@ -7,7 +7,7 @@ import numpy as np
 
 from fer.types import FrameResult
 
-__all__ = ["EXPRESSION_COLORS", "annotate"]
+__all__ = ["EXPRESSION_COLORS", "UNCERTAIN_COLOR", "annotate"]
 
 #: One RGB colour per expression, used on frames and in the charts.
 EXPRESSION_COLORS: dict[str, tuple[int, int, int]] = {
@@ -20,6 +20,8 @@ EXPRESSION_COLORS: dict[str, tuple[int, int, int]] = {
     "Neutral": (160, 160, 160),
 }
 _NEUTRAL_BOX = (0, 200, 255)
+#: Muted colour of a face whose label is uncertain (calibrated confidence under the threshold).
+UNCERTAIN_COLOR = (150, 150, 150)
 
 
 def annotate(image: np.ndarray, result: FrameResult, show_labels: bool = True) -> np.ndarray:
@@ -29,16 +31,22 @@ def annotate(image: np.ndarray, result: FrameResult, show_labels: bool = True) -
         image: ``(H, W, 3)`` RGB uint8 frame the result belongs to.
         result: the pipeline's answer for that frame.
         show_labels: ``False`` for the class-only view: boxes only, no per-face expression.
+            An uncertain face (see :meth:`FrameResult.uncertain`) gets a thin muted box and its
+            label with a question mark, e.g. ``"Sad? 38%"``, instead of the expression's colour.
 
     Returns:
         An annotated copy of ``image``.
     """
     canvas = np.ascontiguousarray(image).copy()
     labels, confidences = result.faces.top(result.label_names)
-    thickness = max(1, round(max(canvas.shape[:2]) / 400))
+    uncertain = result.uncertain()
+    base_thickness = max(1, round(max(canvas.shape[:2]) / 400))
     font_scale = max(0.4, max(canvas.shape[:2]) / 1400)
     for i, box in enumerate(result.faces.boxes.astype(int)):
-        if show_labels and labels:
+        thickness = base_thickness
+        if show_labels and labels and uncertain[i]:
+            colour, text, thickness = UNCERTAIN_COLOR, f"{labels[i]}? {confidences[i]:.0%}", max(1, base_thickness // 2)
+        elif show_labels and labels:
             colour = EXPRESSION_COLORS.get(labels[i], _NEUTRAL_BOX)
             text = f"{labels[i]} {confidences[i]:.0%}"
         else:

@@ -77,4 +77,5 @@ class Pipeline:
         done = time.perf_counter()
         timings = {"detect": (detected - began) * 1000, "classify": (classified - detected) * 1000,
                    "track": (done - classified) * 1000, "total": (done - began) * 1000}
-        return FrameResult(faces, self.label_names, image.shape[1], image.shape[0], timestamp, timings)
+        return FrameResult(faces, self.label_names, image.shape[1], image.shape[0], timestamp, timings,
+                           self.classifier.calibration.uncertain_below)

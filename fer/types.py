@@ -98,6 +98,8 @@ class FrameResult:
         height: frame height in pixels.
         timestamp: seconds since the session started (0 for single images).
         timings: milliseconds per stage (``detect``, ``classify``, ``track``, ``total``).
+        uncertain_below: the classifier's calibrated confidence under which a face's label is
+            shown as uncertain (0: never; see :mod:`fer.calibration`).
     """
 
     faces: Faces
@@ -106,10 +108,23 @@ class FrameResult:
     height: int
     timestamp: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
+    uncertain_below: float = 0.0
+
+    def uncertain(self) -> np.ndarray:
+        """``(N,)`` bool: faces whose top confidence is under :attr:`uncertain_below`."""
+        _, confidences = self.faces.top(self.label_names)
+        if len(confidences) != len(self.faces):
+            return np.zeros(len(self.faces), bool)
+        return confidences < self.uncertain_below
 
     def to_json(self, include_landmarks: bool = True) -> dict:
-        """A JSON-serialisable summary: one entry per face with box, landmarks, label and scores."""
+        """A JSON-serialisable summary: one entry per face with box, landmarks, label and scores.
+
+        ``uncertain`` is true where the calibrated confidence is under :attr:`uncertain_below`: the
+        label is more likely wrong than right, and the views mute it.
+        """
         labels, confidences = self.faces.top(self.label_names)
+        uncertain = self.uncertain()
         faces = []
         for i in range(len(self.faces)):
             entry = {
@@ -117,6 +132,7 @@ class FrameResult:
                 "detection_score": round(float(self.faces.scores[i]), 4),
                 "label": labels[i] if labels else None,
                 "confidence": round(float(confidences[i]), 4) if labels else None,
+                "uncertain": bool(uncertain[i]),
                 "scores": {n: round(float(p), 4) for n, p in zip(self.label_names, self.faces.smoothed[i])},
             }
             if include_landmarks:
@@ -125,4 +141,5 @@ class FrameResult:
                 entry["track_id"] = int(self.faces.track_ids[i])
             faces.append(entry)
         return {"width": self.width, "height": self.height, "num_faces": len(faces), "faces": faces,
-                "labels": list(self.label_names), "timings_ms": {k: round(v, 1) for k, v in self.timings.items()}}
+                "labels": list(self.label_names), "uncertain_below": round(float(self.uncertain_below), 4),
+                "timings_ms": {k: round(v, 1) for k, v in self.timings.items()}}
