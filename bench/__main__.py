@@ -1,4 +1,4 @@
-"""Benchmarks: ``python -m bench [all|pipeline|gallery|sweep|classifier|video|coldstart|app] [--smoke] [--out FILE]``.
+"""Benchmarks: ``python -m bench [all|pipeline|gallery|sweep|crops|classifier|shares|video|coldstart|app] [--smoke] [--out FILE]``.
 
 Every figure is the median and p90 of repeated runs after warm-up, printed with the torch thread
 count and the machine's core count, and written as JSON. ``--smoke`` runs each benchmark once on
@@ -24,7 +24,8 @@ import numpy as np
 import skimage.data
 import torch
 
-from bench.frames import centers_inside, face_free_photos, gallery, place
+from bench.frames import PADDING, centers_inside, face_free_photos, gallery, padded, place
+from bench.shares import bench_shares
 from fer import (
     AlignSettings,
     DetectorSettings,
@@ -44,9 +45,10 @@ from fer.types import Faces
 ROOT = Path(__file__).resolve().parents[1]
 #: Command-line name -> section title, in the order they run.
 BENCHMARKS = {"pipeline": "pipeline latency", "gallery": "gallery accuracy", "sweep": "detector thresholds", "crops": "crop settings",
-              "classifier": "classifier throughput",
+              "classifier": "classifier throughput", "shares": "class shares",
               "video": "video", "coldstart": "cold start", "app": "app memory"}
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "fer2013.npz"
+DEFAULT_VOTES = ROOT.parent / "shared" / "data" / "ferplus_votes.npz"
 
 
 def stats(samples_ms: list[float]) -> dict:
@@ -74,20 +76,6 @@ def private_faces(data_path: Path, limit: int | None = None) -> tuple[np.ndarray
     if limit:
         return private.pixels[:limit], private.labels[:limit]
     return private.pixels, private.labels
-
-
-#: Gray border around each upscaled FER face, as a fraction of the face's side.
-PADDING = 0.35
-
-
-def padded(face: np.ndarray, pad: float = PADDING) -> np.ndarray:
-    """A 48x48 FER face upscaled 4x inside a mid-gray border (FER crops are tight: MTCNN needs context).
-
-    Gray padding found 85% of 300 PrivateTest faces where replicated edges found 80%.
-    """
-    big = cv2.resize(face, (192, 192), interpolation=cv2.INTER_CUBIC)
-    border = int(192 * pad)
-    return cv2.copyMakeBorder(big, border, border, border, border, cv2.BORDER_CONSTANT, value=128)
 
 
 def fer_galleries(pixels: np.ndarray):
@@ -277,6 +265,13 @@ def bench_classifier(pipeline: Pipeline, args) -> dict:
         entry = stats(samples)
         entry["faces_per_second"] = round(batch / (entry["median_ms"] / 1000), 1)
         results[f"batch {batch}"] = entry
+    # Batch independence: each face alone vs the same faces in one batch (must be ~0).
+    faces = [cv2.resize(astronaut[y : y + side, x : x + side], (48, 48), interpolation=cv2.INTER_AREA)
+             for side in (90, 120, 150, 180) for x in range(140, 220, 20) for y in range(20, 100, 20)]
+    together = pipeline.classifier.predict(faces)
+    alone = np.concatenate([pipeline.classifier.predict([face]) for face in faces])
+    results[f"alone vs batch of {len(faces)}"] = {"max_probability_change": float(np.abs(together - alone).max()),
+                                                  "labels_changed": int((together.argmax(1) != alone.argmax(1)).sum())}
     return results
 
 
@@ -377,6 +372,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--checkpoint", type=Path, default=default_checkpoint())
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--votes", type=Path, default=DEFAULT_VOTES, help="FER+ votes (the shares benchmark's truth)")
     parser.add_argument("--backend", choices=BACKENDS, default="auto", help="classifier runtime (see fer.load_classifier)")
     parser.add_argument("--detect-size", type=int, default=DetectorSettings.detect_size)
     parser.add_argument("--min-face-size", type=int, default=DetectorSettings.min_face_size)
@@ -403,6 +399,7 @@ def main(argv: list[str] | None = None) -> dict:
     runners = {"pipeline": lambda: bench_pipeline(pipeline, args), "gallery": lambda: bench_gallery(pipeline, args),
                "sweep": lambda: bench_sweep(pipeline.detector, args),
                "crops": lambda: bench_crops(pipeline, args),
+               "shares": lambda: bench_shares(pipeline, args.data, args.votes, trials=2 if args.smoke else 30),
                "classifier": lambda: bench_classifier(pipeline, args), "video": lambda: bench_video(pipeline, args),
                "coldstart": lambda: bench_coldstart(args), "app": lambda: bench_app_rss(args)}
     for key, title in BENCHMARKS.items():
