@@ -7,9 +7,9 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
-__all__ = ["InputError", "load_image", "as_rgb", "MAX_PIXELS"]
+__all__ = ["InputError", "load_image", "load_image_with_notes", "as_rgb", "MAX_PIXELS"]
 
 #: Largest image accepted, in pixels (8K is 33 MP). Bigger ones are refused before decoding.
 MAX_PIXELS = 50_000_000
@@ -38,8 +38,15 @@ def as_rgb(array: np.ndarray) -> np.ndarray:
     elif array.dtype == np.bool_:
         array = array.astype(np.uint8) * 255
     elif np.issubdtype(array.dtype, np.floating):
-        scale = 255.0 if np.nanmax(array) <= 1.0 else 1.0
-        array = np.clip(np.nan_to_num(array) * scale, 0, 255).round().astype(np.uint8)
+        # Float images come as [0, 1], as [0, 255], or in a sensor's own range (a float TIFF):
+        # the first two are scaled as they mean, anything wider is stretched to its own min..max.
+        finite = np.nan_to_num(array.astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+        low, high = float(finite.min()), float(finite.max())
+        if low >= 0 and high <= 1.0:
+            finite = finite * 255.0
+        elif low < 0 or high > 255.0:
+            finite = (finite - low) * (255.0 / (high - low)) if high > low else np.zeros_like(finite)
+        array = np.clip(finite, 0, 255).round().astype(np.uint8)
     elif array.dtype != np.uint8:
         raise InputError(f"unsupported pixel type {array.dtype}")
     if array.ndim == 2:
@@ -50,7 +57,26 @@ def as_rgb(array: np.ndarray) -> np.ndarray:
 
 
 def load_image(source: str | Path | bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
-    """Decode an image file (or bytes) to RGB uint8, refusing what cannot be analysed.
+    """Decode an image file (or bytes) to upright RGB uint8, refusing what cannot be analysed.
+
+    See :func:`load_image_with_notes`, which also says what was done to the image.
+
+    Raises:
+        InputError: empty, not an image, truncated, or larger than ``max_pixels``.
+    """
+    return load_image_with_notes(source, max_pixels)[0]
+
+
+def load_image_with_notes(source: str | Path | bytes, max_pixels: int = MAX_PIXELS) -> tuple[np.ndarray, list[str]]:
+    """Decode an image file (or bytes) to RGB uint8, and say what the user should know about it.
+
+    * The image is turned upright by its EXIF orientation first (phone photos are stored sideways),
+      so boxes are drawn on the image as the user sees it.
+    * An animated GIF / WebP or a multi-page TIFF is analysed on its first frame, with a note.
+    * 16-bit and float images are rescaled to 8 bits (see :func:`as_rgb`).
+
+    Returns:
+        The ``(H, W, 3)`` RGB uint8 image, and notes for the user (empty when nothing to say).
 
     Raises:
         InputError: empty, not an image, truncated, or larger than ``max_pixels``.
@@ -67,6 +93,7 @@ def load_image(source: str | Path | bytes, max_pixels: int = MAX_PIXELS) -> np.n
         data, name = bytes(source), "the upload"
         if not data:
             raise InputError("the upload is empty (0 bytes)")
+    notes = []
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -74,15 +101,22 @@ def load_image(source: str | Path | bytes, max_pixels: int = MAX_PIXELS) -> np.n
                 width, height = image.size
                 if width * height > max_pixels:
                     raise InputError(f"{name} is {width}x{height} ({width * height / 1e6:.0f} MP); the limit is {max_pixels / 1e6:.0f} MP")
+                frames = getattr(image, "n_frames", 1)
+                if frames > 1:
+                    notes.append(f"{name} holds {frames} frames (an animation or a multi-page file): frame 1 was analysed")
                 image.load()
-                if image.mode in ("I;16", "I;16B", "I;16L", "I", "L", "RGB", "RGBA"):  # as_rgb handles these
-                    array = np.asarray(image)
+                orientation = image.getexif().get(0x0112, 1)  # EXIF Orientation
+                upright = ImageOps.exif_transpose(image) if orientation not in (0, 1) else image
+                if upright is not image:
+                    notes.append(f"turned upright by its EXIF orientation ({orientation})")
+                if upright.mode in ("I;16", "I;16B", "I;16L", "I", "F", "L", "RGB", "RGBA"):  # as_rgb handles these
+                    array = np.asarray(upright)
                 else:
-                    array = np.asarray(image.convert("RGBA" if "A" in image.getbands() else "RGB"))
+                    array = np.asarray(upright.convert("RGBA" if "A" in upright.getbands() else "RGB"))
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         raise InputError(f"{name} is too large to decode safely ({error}); the limit is {max_pixels / 1e6:.0f} MP") from None
     except UnidentifiedImageError:
         raise InputError(f"{name} is not an image PIL can read (JPEG, PNG, WebP, BMP, TIFF...)") from None
     except OSError as error:
         raise InputError(f"{name} could not be decoded; it may be truncated or corrupt ({error})") from None
-    return as_rgb(array)
+    return as_rgb(array), notes

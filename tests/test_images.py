@@ -53,3 +53,49 @@ def test_array_conversion():
         as_rgb(np.zeros((4, 4, 2), np.uint8))
     with pytest.raises(InputError, match="empty"):
         as_rgb(np.zeros((0, 4, 3), np.uint8))
+
+
+def jpeg_with_orientation(array, orientation):
+    buffer = io.BytesIO()
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    Image.fromarray(array).save(buffer, format="JPEG", exif=exif, quality=95)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("orientation,rotate", [(6, 1), (8, 3), (3, 2)])
+def test_phone_photos_are_turned_upright_by_their_exif_orientation(astronaut, detector, orientation, rotate):
+    from fer.images import load_image_with_notes
+
+    # A phone stores the pixels sideways and says how to turn them: Orientation 6 means "rotate 90°
+    # clockwise to view", so the stored pixels are the upright photo turned 90° anticlockwise.
+    stored = np.ascontiguousarray(np.rot90(astronaut, rotate))
+    image, notes = load_image_with_notes(jpeg_with_orientation(stored, orientation))
+    assert image.shape == astronaut.shape
+    assert np.abs(image.astype(int) - astronaut.astype(int)).mean() < 6  # upright again (JPEG noise aside)
+    assert any("EXIF" in note for note in notes)
+    faces = detector.detect(image)
+    assert len(faces) == 1
+    x1, y1, x2, y2 = faces.boxes[0]
+    assert 150 < (x1 + x2) / 2 < 300 and 50 < (y1 + y2) / 2 < 200  # where the astronaut's face is upright
+
+
+def test_float_tiffs_keep_their_picture(astronaut, tmp_path):
+    gray = astronaut.mean(2).astype(np.float32)
+    for scale, name in ((1 / 255, "unit.tif"), (1.0, "bytes.tif"), (1000.0, "sensor.tif")):
+        Image.fromarray(gray * scale, mode="F").save(tmp_path / name)
+        image = load_image(tmp_path / name)
+        assert image.std() > 30, name  # not black, not white
+        assert np.corrcoef(image[..., 0].ravel(), gray.ravel())[0, 1] > 0.99
+
+
+def test_animations_say_that_frame_one_was_used(astronaut):
+    from fer.images import load_image_with_notes
+
+    buffer = io.BytesIO()
+    frames = [Image.fromarray(astronaut), Image.fromarray(astronaut[::-1].copy())]
+    frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:])
+    image, notes = load_image_with_notes(buffer.getvalue())
+    assert image.shape == astronaut.shape
+    assert any("2 frames" in note and "frame 1" in note for note in notes)
+    assert load_image_with_notes(png_bytes(astronaut))[1] == []
