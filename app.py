@@ -14,7 +14,6 @@ import logging
 import os
 import tempfile
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,20 +25,21 @@ import torch
 from fer import (
     EXPRESSION_COLORS,
     FaceDetector,
-    FaceTracker,
     InputError,
     Pipeline,
     PipelineSettings,
-    SessionLog,
     analyze_video,
     annotate,
     as_rgb,
     default_checkpoint,
     load_classifier,
     load_image,
+    load_image_with_notes,
 )
 from fer.classification import BACKENDS
 from fer.detection import DetectorSettings
+from fer.stream import ClassStream
+from fer.video import DEFAULT_SAMPLE_FPS, check_sample_fps
 
 logger = logging.getLogger("app")
 
@@ -74,27 +74,6 @@ def gpu(fn):
     return spaces.GPU(fn)
 
 
-@dataclass
-class UserSession:
-    """One browser (or gradio_client) session's data: never shared between users."""
-
-    log: SessionLog
-    tracker: FaceTracker = field(default_factory=FaceTracker)
-    started: float = field(default_factory=time.monotonic)
-    frame_index: int = 0
-    last_chart_update: float = -1e9
-
-    def timestamp(self) -> float:
-        return time.monotonic() - self.started
-
-    def reset(self) -> None:
-        self.log.reset()
-        self.tracker.reset()
-        self.started = time.monotonic()
-        self.frame_index = 0
-        self.last_chart_update = -1e9
-
-
 def _output_dir(prefix: str) -> Path:
     """A fresh folder inside Gradio's own temporary area (cleaned by ``delete_cache``), never elsewhere."""
     root = Path(gr.utils.get_upload_folder())
@@ -113,12 +92,14 @@ def _payload_path(payload: Any, what: str) -> str:
 
 
 def _faces_table(result_json: dict) -> pd.DataFrame:
+    """One row per face; with no face (or in the class-only view) the same columns and no rows."""
+    columns = ["face", "expression", "confidence", "box", *result_json["labels"]]
     rows = [
-        {"face": i + 1, "expression": f["label"], "confidence": f["confidence"],
+        {"face": i + 1, "expression": f["label"] + ("?" if f.get("uncertain") else ""), "confidence": f["confidence"],
          "box": ", ".join(f"{v:.0f}" for v in f["box"]), **{k: v for k, v in f["scores"].items()}}
         for i, f in enumerate(result_json["faces"])
     ]
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=columns)
 
 
 class App:
@@ -128,19 +109,21 @@ class App:
         self.pipeline = pipeline
         self.colors = {name: "#%02x%02x%02x" % EXPRESSION_COLORS.get(name, (128, 128, 128)) for name in pipeline.label_names}
 
-    def new_session(self) -> UserSession:
-        return UserSession(SessionLog(self.pipeline.label_names))
+    def new_session(self) -> ClassStream:
+        return ClassStream(self.pipeline)
 
     # -- photo -------------------------------------------------------------------------------
     def _analyze_file(self, payload: Any, class_only: bool = False) -> tuple[np.ndarray, dict]:
         try:
-            image = load_image(_payload_path(payload, "image"))
+            image, notes = load_image_with_notes(_payload_path(payload, "image"))
             result = self.pipeline.analyze(image)
         except InputError as error:
             raise gr.Error(str(error)) from None
         result_json = result.to_json()
         if class_only:
             result_json = _class_only(result_json)
+        if notes:
+            result_json["notes"] = notes
         if result_json["num_faces"] == 0:
             result_json["message"] = "No face found. Faces smaller than the minimum face size are ignored."
         return annotate(image, result, show_labels=not class_only), result_json
@@ -153,22 +136,21 @@ class App:
     @gpu
     def photo_view(self, payload: Any, class_only: bool):
         annotated, result_json = self._analyze_file(payload, class_only)
-        table = pd.DataFrame() if class_only else _faces_table(result_json)
+        table = _faces_table(result_json)  # class-only JSON has no faces: an empty table with its headers
         note = f"{result_json['num_faces']} face(s) in {result_json['timings_ms'].get('total', 0):.0f} ms"
         if "message" in result_json:
             note = result_json["message"]
+        if "notes" in result_json:
+            note += " (" + "; ".join(result_json["notes"]) + ")"
         return annotated, table, result_json, note
 
     # -- live --------------------------------------------------------------------------------
-    def _frame(self, frame: Any, session: UserSession) -> tuple[np.ndarray, Any]:
+    def _frame(self, frame: Any, session: ClassStream) -> tuple[np.ndarray, Any]:
         image = as_rgb(np.asarray(frame))
-        result = self.pipeline.analyze(image, tracker=session.tracker, timestamp=session.timestamp(), frame_index=session.frame_index)
-        session.frame_index += 1
-        session.log.add(result)
-        return image, result
+        return image, session.step(image)
 
     @gpu
-    def live_frame(self, frame: Any, session: UserSession, class_only: bool):
+    def live_frame(self, frame: Any, session: ClassStream, class_only: bool):
         """Stream handler: annotated frame, and the charts about once a second."""
         if session is None:
             session = self.new_session()
@@ -179,16 +161,14 @@ class App:
         except InputError as error:
             raise gr.Error(str(error)) from None
         annotated = annotate(image, result, show_labels=not class_only)
-        now = time.monotonic()
         status = f"{len(result.faces)} face(s), {result.timings['total']:.0f} ms/frame, {session.log.frames} frames logged"
-        if now - session.last_chart_update < CHART_REFRESH_SECONDS:
+        if not session.due(CHART_REFRESH_SECONDS):
             return annotated, session, gr.skip(), gr.skip(), gr.skip(), status
-        session.last_chart_update = now
         timeline, distribution, faces = self.charts(session, class_only)
         return annotated, session, timeline, distribution, faces, status
 
     @gpu
-    def analyze_frame(self, payload: Any, session: UserSession) -> tuple[dict, UserSession]:
+    def analyze_frame(self, payload: Any, session: ClassStream) -> tuple[dict, ClassStream]:
         """API: one live frame into this session's log (tracked, smoothed); JSON out."""
         if session is None:
             session = self.new_session()
@@ -199,27 +179,27 @@ class App:
         return {**result.to_json(), "timestamp": round(result.timestamp, 3), "frames_logged": session.log.frames}, session
 
     # -- dashboard ---------------------------------------------------------------------------
-    def charts(self, session: UserSession, class_only: bool = False):
+    def charts(self, session: ClassStream, class_only: bool = False):
         faces = pd.DataFrame() if class_only else session.log.face_table()
         return session.log.timeline(), session.log.distribution(), faces
 
-    def dashboard(self, session: UserSession, class_only: bool):
+    def dashboard(self, session: ClassStream, class_only: bool):
         session = session or self.new_session()
         timeline, distribution, faces = self.charts(session, class_only)
         return timeline, distribution, faces, session.log.summary()
 
-    def session_summary(self, session: UserSession) -> dict:
+    def session_summary(self, session: ClassStream) -> dict:
         """API: this session's summary (frames, duration, expression distribution)."""
         return (session or self.new_session()).log.summary()
 
-    def export_session(self, session: UserSession) -> tuple[str, str]:
+    def export_session(self, session: ClassStream) -> tuple[str, str]:
         """API and button: the session log as CSV and JSON files (written only on request)."""
         session = session or self.new_session()  # nothing recorded yet: an empty, well-formed export
         folder = _output_dir("fer_export_")
         stamp = time.strftime("%Y%m%d-%H%M%S")
         return str(session.log.export_csv(folder / f"class_session_{stamp}.csv")), str(session.log.export_json(folder / f"class_session_{stamp}.json"))
 
-    def reset_session(self, session: UserSession) -> tuple[UserSession, str]:
+    def reset_session(self, session: ClassStream) -> tuple[ClassStream, str]:
         session = session or self.new_session()
         session.reset()
         return session, "Session cleared."
@@ -229,19 +209,23 @@ class App:
         try:
             path = _payload_path(payload, "video")
             out = _output_dir("fer_video_")
+            sample_fps = check_sample_fps(sample_fps)
             report = analyze_video(
-                self.pipeline, path, sample_fps=float(sample_fps), show_labels=not class_only,
+                self.pipeline, path, sample_fps=sample_fps, show_labels=not class_only,
                 annotated_path=out / "annotated.webm" if annotated else None,
                 progress=lambda fraction, message: progress(fraction, desc=message),
             )
         except InputError as error:
             raise gr.Error(str(error)) from None
         csv_path = report.session.export_csv(out / "video_session.csv")
-        summary = {**report.session.summary(), "analyzed_frames": report.analyzed_frames, "sample_fps": float(sample_fps)}
+        summary = {**report.session.summary(), "analyzed_frames": report.analyzed_frames, "sample_fps": sample_fps,
+                   "undecodable_frames": report.undecodable_frames}
+        if report.undecodable_frames:
+            gr.Warning(f"{report.undecodable_frames} frame(s) of the video could not be decoded and were skipped.")
         return report, csv_path, summary
 
     @gpu
-    def analyze_video_api(self, payload: Any, sample_fps: float = 5.0, progress: gr.Progress = gr.Progress()) -> tuple[dict, str]:
+    def analyze_video_api(self, payload: Any, sample_fps: float = DEFAULT_SAMPLE_FPS, progress: gr.Progress = gr.Progress()) -> tuple[dict, str]:
         """API: video in; session summary JSON and the per-frame CSV out."""
         _, csv_path, summary = self._video(payload, sample_fps, False, False, progress)
         return summary, str(csv_path)
@@ -261,7 +245,8 @@ def _class_only(result_json: dict) -> dict:
     for face in result_json["faces"]:
         counts[face["label"]] = counts.get(face["label"], 0) + 1
     return {"width": result_json["width"], "height": result_json["height"], "num_faces": result_json["num_faces"],
-            "expression_counts": counts, "faces": [], "labels": result_json["labels"], "timings_ms": result_json["timings_ms"]}
+            "expression_counts": counts, "faces": [], "labels": result_json["labels"], "uncertain_below": result_json.get("uncertain_below", 0.0),
+            "timings_ms": result_json["timings_ms"]}
 
 
 def build_ui(app: App) -> gr.Blocks:
@@ -279,7 +264,9 @@ def build_ui(app: App) -> gr.Blocks:
 
     # Uploads and exports live in Gradio's temporary folder; files older than an hour are removed.
     with gr.Blocks(title="Classroom expression monitor", delete_cache=(1800, 3600)) as demo:
-        session = gr.State(None)  # a UserSession, created on first use: one per browser tab / gradio_client
+        # One ClassStream per browser tab / gradio_client, made by Gradio when the session first
+        # touches it (in the event loop, so concurrent first requests share one stream).
+        session = gr.State(lambda: app.new_session())
         gr.Markdown("# Classroom expression monitor\nFinds every face in the class video, reads its expression, "
                     "and charts the class over the session.")
         gr.Markdown(RESPONSIBLE_USE)
@@ -309,7 +296,7 @@ def build_ui(app: App) -> gr.Blocks:
             with gr.Row():
                 video_in = gr.Video(sources=["upload"], label="Recorded lecture", elem_id="video-in")
                 video_out = gr.Video(label="Annotated (sampled frames)", interactive=False, elem_id="video-out")
-            sample_fps = gr.Slider(0.5, 10, value=2, step=0.5, label="Frames analysed per second of video")
+            sample_fps = gr.Slider(0.5, 10, value=DEFAULT_SAMPLE_FPS, step=0.5, label="Frames analysed per second of video")
             video_button = gr.Button("Analyze video", variant="primary")
             with gr.Row():
                 video_timeline = line_plot("Class expressions over time", "video-timeline")
@@ -341,7 +328,7 @@ def build_ui(app: App) -> gr.Blocks:
             api_frame_json = gr.JSON()
             api_summary = gr.JSON()
             api_video = gr.Video()
-            api_fps = gr.Number(value=5.0)
+            api_fps = gr.Number(value=DEFAULT_SAMPLE_FPS)
             api_video_summary = gr.JSON()
             api_video_csv = gr.File()
             api_trigger = gr.Button()

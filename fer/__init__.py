@@ -17,21 +17,22 @@ from fer.annotate import EXPRESSION_COLORS, annotate
 from fer.checkpoint import ModelConfig, build_model, load_checkpoint, save_checkpoint
 from fer.classification import ExpressionClassifier, TransformersClassifier, load_classifier
 from fer.detection import DetectorSettings, FaceDetector
-from fer.images import InputError, as_rgb, load_image
+from fer.images import InputError, as_rgb, load_image, load_image_with_notes
 from fer.labels import FER2013_CLASSES, canonical_label
 from fer.pipeline import Pipeline, PipelineSettings
 from fer.preprocess import PreprocessConfig, faces_to_tensor
 from fer.session import SessionLog
+from fer.stream import ClassStream
 from fer.tracking import FaceTracker, TrackerSettings
 from fer.types import Faces, FrameResult
 from fer.video import analyze_video, probe_video
 
 __all__ = [
-    "AlignSettings", "DetectorSettings", "EXPRESSION_COLORS", "ExpressionClassifier", "FER2013_CLASSES", "FaceDetector",
+    "AlignSettings", "ClassStream", "DetectorSettings", "EXPRESSION_COLORS", "ExpressionClassifier", "FER2013_CLASSES", "FaceDetector",
     "FaceTracker", "Faces", "FrameResult", "InputError", "ModelConfig", "Pipeline", "PipelineSettings", "PreprocessConfig",
     "SessionLog", "TrackerSettings", "TransformersClassifier", "align_faces", "analyze_video", "annotate", "as_rgb",
     "build_model", "canonical_label", "default_checkpoint", "faces_to_tensor", "load_checkpoint", "load_classifier",
-    "load_image", "probe_video", "save_checkpoint",
+    "load_image", "load_image_with_notes", "probe_video", "save_checkpoint",
 ]
 
 

@@ -14,11 +14,35 @@ from fer.annotate import annotate
 from fer.images import InputError
 from fer.pipeline import Pipeline
 from fer.session import SessionLog
-from fer.tracking import FaceTracker
+from fer.stream import ClassStream
 
-__all__ = ["VideoInfo", "probe_video", "iter_frames", "analyze_video", "VideoReport"]
+__all__ = ["DEFAULT_SAMPLE_FPS", "SAMPLE_FPS_RANGE", "DecodeCount", "VideoInfo", "VideoReport", "analyze_video", "check_sample_fps", "iter_frames",
+           "probe_video"]
 
 logger = logging.getLogger(__name__)
+
+#: Frames analysed per second of video, by default: a class's mood changes over seconds, and 2/s
+#: keeps a 1-hour lecture at about 10 minutes on 2 CPU cores. The app's slider and API share it.
+DEFAULT_SAMPLE_FPS = 2.0
+#: The accepted range of ``sample_fps``, in frames per second of video.
+SAMPLE_FPS_RANGE = (0.1, 30.0)
+
+
+def check_sample_fps(sample_fps: object) -> float:
+    """``sample_fps`` as a float, or :class:`InputError` if it is not a finite number in :data:`SAMPLE_FPS_RANGE`.
+
+    Example:
+        >>> check_sample_fps("2")
+        2.0
+    """
+    low, high = SAMPLE_FPS_RANGE
+    try:
+        value = float(sample_fps)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise InputError(f"frames analysed per second must be a number from {low:g} to {high:g}, got {sample_fps!r}") from None
+    if not np.isfinite(value) or not low <= value <= high:
+        raise InputError(f"frames analysed per second must be from {low:g} to {high:g}, got {sample_fps!r}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -35,8 +59,16 @@ class VideoInfo:
         return self.frames / self.fps if self.fps > 0 else 0.0
 
 
+#: Undecodable frames in a row after which a video of unknown length is taken to have ended.
+MAX_BAD_RUN = 250
+
+
 def probe_video(path: str | Path) -> VideoInfo:
-    """Open a video and read its header; :class:`InputError` if it cannot be read or has no frame."""
+    """Open a video and read its header and first decodable frame.
+
+    Raises:
+        InputError: the file cannot be read, or none of its frames decodes.
+    """
     path = Path(path)
     if not path.is_file() or path.stat().st_size == 0:
         raise InputError(f"{path.name} is missing or empty")
@@ -44,8 +76,14 @@ def probe_video(path: str | Path) -> VideoInfo:
     try:
         if not capture.isOpened():
             raise InputError(f"{path.name} is not a video OpenCV can read (MP4, WebM, AVI, MOV...)")
-        ok, frame = capture.read()
-        if not ok or frame is None:
+        declared = max(0, int(capture.get(cv2.CAP_PROP_FRAME_COUNT)))
+        frame = None
+        for _ in range(declared or MAX_BAD_RUN):  # corrupt leading frames are skipped, not fatal
+            ok, frame = capture.read()
+            if ok and frame is not None:
+                break
+            frame = None
+        if frame is None:
             raise InputError(f"{path.name} has no decodable frame")
         fps = capture.get(cv2.CAP_PROP_FPS)
         fps = fps if np.isfinite(fps) and 0 < fps < 1000 else 25.0
@@ -59,30 +97,53 @@ def _sampling_step(info: VideoInfo, sample_fps: float | None, every: int) -> int
     return max(1, round(info.fps / sample_fps)) if sample_fps else max(1, every)
 
 
-def iter_frames(path: str | Path, sample_fps: float | None = None, every: int = 1) -> Iterator[tuple[float, int, np.ndarray]]:
+@dataclass
+class DecodeCount:
+    """Frames that could not be decoded while reading a video (filled in by :func:`iter_frames`)."""
+
+    undecodable: int = 0
+
+
+def iter_frames(path: str | Path, sample_fps: float | None = None, every: int = 1,
+                count: DecodeCount | None = None) -> Iterator[tuple[float, int, np.ndarray]]:
     """Yield ``(time_s, frame_index, RGB frame)`` for sampled frames.
+
+    A frame that does not decode is skipped and counted in ``count``; reading goes on to the
+    declared end of the video (or, when the length is unknown, until :data:`MAX_BAD_RUN`
+    undecodable frames in a row). A failed read still consumes its frame, so time stays right.
 
     Args:
         path: the video file.
         sample_fps: frames per second to analyse (``None``: every ``every``-th frame).
         every: analyse every n-th frame when ``sample_fps`` is not given.
+        count: receives the number of undecodable frames.
     """
     info = probe_video(path)
     step = _sampling_step(info, sample_fps, every)
+    count = count if count is not None else DecodeCount()
     capture = cv2.VideoCapture(str(path))
-    index = 0
+    index, bad_run = 0, 0
     try:
-        while True:
+        while not info.frames or index < info.frames:
             if index % step == 0:
                 ok, frame = capture.read()
-                if not ok:
+                ok = ok and frame is not None
+            else:
+                ok, frame = capture.grab(), None  # grab() skips decoding-to-RGB for frames we do not analyse
+            if ok:
+                bad_run = 0
+                if frame is not None:
+                    yield index / info.fps, index, cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+            else:
+                bad_run += 1
+                if not info.frames and bad_run >= MAX_BAD_RUN:
                     break
-                yield index / info.fps, index, cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
-            elif not capture.grab():  # grab() skips decoding-to-RGB for frames we do not analyse
-                break
+                count.undecodable += 1
             index += 1
     finally:
         capture.release()
+    if not info.frames:
+        count.undecodable = max(0, count.undecodable - bad_run)  # the tail of an unknown-length video is its end
 
 
 @dataclass
@@ -92,12 +153,13 @@ class VideoReport:
     session: SessionLog
     analyzed_frames: int
     annotated_path: Path | None
+    undecodable_frames: int = 0
 
 
 def analyze_video(
     pipeline: Pipeline,
     path: str | Path,
-    sample_fps: float | None = 5.0,
+    sample_fps: float | None = DEFAULT_SAMPLE_FPS,
     every: int = 1,
     annotated_path: str | Path | None = None,
     show_labels: bool = True,
@@ -119,21 +181,22 @@ def analyze_video(
         max_seconds: stop after this much of the video.
 
     Raises:
-        InputError: the file is not a video or has no decodable frame.
+        InputError: the file is not a video or has no decodable frame, or ``sample_fps`` is out of range.
     """
+    if sample_fps is not None:
+        sample_fps = check_sample_fps(sample_fps)
     info = probe_video(path)
-    session = session or SessionLog(pipeline.label_names)
-    tracker = FaceTracker()
+    stream = ClassStream(pipeline, log=session)
     writer = None
     step = _sampling_step(info, sample_fps, every)
     expected = max(1, info.frames // step) if info.frames else 0
     count = 0
+    decode = DecodeCount()
     try:
-        for time_s, index, frame in iter_frames(path, sample_fps, every):
+        for time_s, index, frame in iter_frames(path, sample_fps, every, decode):
             if max_seconds is not None and time_s > max_seconds:
                 break
-            result = pipeline.analyze(frame, tracker=tracker, timestamp=time_s, frame_index=count)
-            session.add(result)
+            result = stream.step(frame, timestamp=time_s)
             if annotated_path is not None:
                 if writer is None:
                     writer = cv2.VideoWriter(str(annotated_path), cv2.VideoWriter_fourcc(*"VP80"), info.fps / step, (frame.shape[1], frame.shape[0]))
@@ -146,4 +209,7 @@ def analyze_video(
             writer.release()
     if count == 0:
         raise InputError(f"{Path(path).name} has no decodable frame")
-    return VideoReport(session, count, Path(annotated_path) if annotated_path is not None and writer is not None else None)
+    if decode.undecodable:
+        logger.warning("%s: %d undecodable frame(s) skipped", Path(path).name, decode.undecodable)
+    return VideoReport(stream.log, count, Path(annotated_path) if annotated_path is not None and writer is not None else None,
+                       decode.undecodable)

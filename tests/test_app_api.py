@@ -153,3 +153,28 @@ def test_a_video_whose_header_opens_but_holds_no_frame(client, tmp_path):
     writer.release()
     with pytest.raises(Exception, match="empty|not a video|no decodable frame"):
         client.predict(handle_file(path), 5.0, api_name="/analyze_video")
+
+
+def test_concurrent_first_frames_of_a_new_client_all_land_in_one_session(app_server, astronaut, tmp_path):
+    client = Client(app_server.url, verbose=False)
+    path = handle_file(save(tmp_path / "frame.jpg", place(astronaut, 320, 240, 120)))
+    jobs = [client.submit(path, api_name="/analyze_frame") for _ in range(24)]
+    answers = [job.result(timeout=300) for job in jobs]
+    assert sorted(a["frames_logged"] for a in answers) == list(range(1, 25))  # each frame counted once, in turn
+    assert client.predict(api_name="/session_summary")["frames"] == 24
+
+
+@pytest.mark.parametrize("value", [0, -1, 1e9])  # NaN and Infinity: tests/test_video.py (JSON cannot carry them)
+def test_video_sampling_rate_out_of_range_is_a_clear_error(client, app_server, astronaut, tmp_path, value):
+    video = _write_video(tmp_path / "short.avi", [place(astronaut, 320, 240, 120)] * 3)
+    with pytest.raises(Exception, match="from 0.1 to 30"):
+        client.predict(handle_file(video), value, api_name="/analyze_video")
+    assert app_server.alive()
+
+
+def test_empty_photo_table_keeps_its_column_names(app_server, tmp_path):
+    client = Client(app_server.url, verbose=False)
+    path = handle_file(save(tmp_path / "wall.png", np.full((240, 320, 3), 90, np.uint8)))
+    _, table, result, note = client.predict(path, False, api_name="/photo_view")
+    assert result["num_faces"] == 0 and "No face" in note
+    assert table["headers"][:4] == ["face", "expression", "confidence", "box"]

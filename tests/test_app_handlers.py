@@ -4,7 +4,8 @@ import gradio as gr
 import numpy as np
 import pytest
 
-from app import App, UserSession
+from app import App
+from fer import ClassStream
 from fer import Pipeline, load_classifier
 
 
@@ -16,7 +17,7 @@ def app(tiny_checkpoint, detector):
 def test_a_none_stream_frame_keeps_the_session_and_changes_nothing(app, astronaut):
     session = None
     annotated, session, *_ = app.live_frame(astronaut, session, False)
-    assert isinstance(session, UserSession) and session.log.frames == 1
+    assert isinstance(session, ClassStream) and session.log.frames == 1
     assert annotated.shape == astronaut.shape and not np.array_equal(annotated, astronaut)  # a box was drawn
     outputs = app.live_frame(None, session, False)
     assert outputs[1] is session and session.log.frames == 1  # nothing lost, nothing added
