@@ -6,6 +6,8 @@ unhappy class. Each gallery goes through the whole pipeline (detection, crops, c
 classifier). The chart's 7 shares are computed two ways over the faces found, and compared with
 the class's true mix by the mean absolute error over the 7 classes:
 
+* ``prior_corrected``: the mix re-estimated from the probabilities, corrected for the class mix the
+  classifier was calibrated on (:func:`fer.session.expression_shares`);
 * ``top1``: the share of faces whose top label is each class (what a teacher counts);
 * ``mean_probability``: the mean of the faces' calibrated probabilities.
 """
@@ -64,7 +66,8 @@ def bench_shares(pipeline: Pipeline, data_path: Path, votes_path: Path, trials: 
             faces = faces.select(centers_inside(faces.boxes, tiles).any(0))
             found.append(len(faces))
             for method in SHARE_METHODS:
-                errors[method].append(np.abs(expression_shares(faces.probabilities, method) - truth).mean())
+                prior = pipeline.classifier.calibration.class_prior
+                errors[method].append(np.abs(expression_shares(faces.probabilities, method, prior) - truth).mean())
         results[mix_name] = {"faces_found_mean": round(float(np.mean(found)), 2), "trials": trials,
                              **{f"mae_{method}": round(float(np.mean(errors[method])), 4) for method in SHARE_METHODS},
                              **{f"mae_{method}_worst": round(float(np.max(errors[method])), 4) for method in SHARE_METHODS}}

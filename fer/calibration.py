@@ -35,6 +35,8 @@ class Calibration:
         uncertain_below: calibrated top-class confidence under which a face is shown as uncertain
             (0: never).
         fitted_on: where the values were fitted, for the record.
+        class_prior: the class mix of the fitting split (FER+ majority), which the probabilities
+            lean towards; chart shares correct for it (:func:`fer.session.expression_shares`).
 
     Example:
         >>> Calibration(temperature=2.0).probabilities(np.array([[2.0, 0.0]])).round(3)
@@ -45,6 +47,7 @@ class Calibration:
     class_bias: tuple[float, ...] = ()
     uncertain_below: float = 0.0
     fitted_on: str = ""
+    class_prior: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         if not (np.isfinite(self.temperature) and self.temperature > 0):
@@ -68,7 +71,8 @@ class Calibration:
 
     def to_json(self) -> dict[str, Any]:
         return {"temperature": round(float(self.temperature), 6), "class_bias": [round(float(b), 6) for b in self.class_bias],
-                "uncertain_below": round(float(self.uncertain_below), 4), "fitted_on": self.fitted_on}
+                "uncertain_below": round(float(self.uncertain_below), 4), "fitted_on": self.fitted_on,
+                "class_prior": [round(float(p), 6) for p in self.class_prior]}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any] | None) -> Calibration:
@@ -76,4 +80,5 @@ class Calibration:
         if not data:
             return cls()
         return cls(float(data.get("temperature", 1.0)), tuple(float(b) for b in data.get("class_bias", ())),
-                   float(data.get("uncertain_below", 0.0)), str(data.get("fitted_on", "")))
+                   float(data.get("uncertain_below", 0.0)), str(data.get("fitted_on", "")),
+                   tuple(float(p) for p in data.get("class_prior", ())))

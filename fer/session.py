@@ -19,18 +19,23 @@ from fer.types import FrameResult
 
 __all__ = ["SHARE_METHODS", "SessionLog", "SessionRow", "expression_shares"]
 
-#: How a frame's faces become the chart's shares: ``"mean_probability"`` averages the faces'
-#: calibrated probabilities; ``"top1"`` counts each face's top label.
-SHARE_METHODS = ("mean_probability", "top1")
+#: How a frame's faces become the chart's shares:
+#: ``"prior_corrected"`` re-estimates the frame's mix from the faces' calibrated probabilities,
+#: undoing the pull towards the mix the classifier was calibrated on (3 EM steps, Saerens et al.
+#: 2002); ``"top1"`` counts each face's top label; ``"mean_probability"`` averages the
+#: probabilities. ``python -m bench shares`` compares them (README, "Class shares").
+SHARE_METHODS = ("prior_corrected", "top1", "mean_probability")
+_EM_STEPS = 3
 
 
-def expression_shares(probabilities: np.ndarray, method: str = "mean_probability") -> np.ndarray:
+def expression_shares(probabilities: np.ndarray, method: str = SHARE_METHODS[0], prior: np.ndarray | None = None) -> np.ndarray:
     """The share of a frame's faces showing each expression, ``(C,)`` summing to 1 (zeros with no face).
 
     Args:
         probabilities: ``(N, C)`` calibrated probabilities of the frame's faces.
-        method: one of :data:`SHARE_METHODS`. ``python -m bench shares`` measured both on synthetic
-            25-face classes of known FER+ labels; the default is the one that came closer.
+        method: one of :data:`SHARE_METHODS`.
+        prior: ``(C,)`` class mix the probabilities were calibrated on (``prior_corrected``
+            only; none: uniform).
 
     Example:
         >>> expression_shares(np.array([[0.6, 0.4], [0.2, 0.8]]), "top1")
@@ -45,7 +50,16 @@ def expression_shares(probabilities: np.ndarray, method: str = "mean_probability
         return np.zeros(probabilities.shape[1])
     if method == "top1":
         return np.bincount(probabilities.argmax(1), minlength=probabilities.shape[1]) / len(probabilities)
-    return probabilities.mean(0)
+    if method == "mean_probability":
+        return probabilities.mean(0)
+    k = probabilities.shape[1]
+    prior = np.full(k, 1 / k) if prior is None or len(prior) != k else np.clip(np.asarray(prior, np.float64), 1e-6, None)
+    shares = prior / prior.sum()
+    for _ in range(_EM_STEPS):
+        weighted = probabilities * (shares / prior)
+        weighted /= np.maximum(weighted.sum(1, keepdims=True), 1e-12)
+        shares = weighted.mean(0)
+    return shares
 
 
 @dataclass
@@ -91,6 +105,7 @@ class SessionLog:
         max_rows: rows kept before old rows are merged (memory bound).
         max_tracks: per-face summaries kept (the least recently seen are dropped beyond it).
         share_method: how a frame's faces become its expression shares (:data:`SHARE_METHODS`).
+        prior: the class mix the classifier was calibrated on, for ``prior_corrected`` shares.
 
     Example:
         >>> log = SessionLog(("Happy", "Sad"))
@@ -99,12 +114,13 @@ class SessionLog:
     """
 
     def __init__(self, label_names: tuple[str, ...], max_rows: int = 2000, max_tracks: int = 500,
-                 share_method: str = SHARE_METHODS[0]) -> None:
+                 share_method: str = SHARE_METHODS[0], prior: tuple[float, ...] | None = None) -> None:
         if max_rows < 4:
             raise ValueError(f"max_rows must be >= 4, got {max_rows}")
         if share_method not in SHARE_METHODS:
             raise ValueError(f"share_method must be one of {SHARE_METHODS}, got {share_method!r}")
         self.share_method = share_method
+        self.prior = None if not prior else np.asarray(prior, np.float64)
         self.label_names = tuple(label_names)
         self.max_rows = max_rows
         self.max_tracks = max_tracks
@@ -118,7 +134,7 @@ class SessionLog:
         labels, _ = result.faces.top(self.label_names)
         shares = np.zeros(len(self.label_names), np.float64)
         if labels:
-            shares = expression_shares(result.faces.smoothed, self.share_method)
+            shares = expression_shares(result.faces.smoothed, self.share_method, self.prior)
         self._totals += shares * len(labels)
         tracks = {int(t): label for t, label in zip(result.faces.track_ids, labels) if t >= 0}
         self.rows.append(SessionRow(result.timestamp, result.timestamp, 1, float(len(result.faces)), shares, tracks))

@@ -40,7 +40,8 @@ class ClassStream:
 
     def __init__(self, pipeline: Pipeline, clock: Callable[[], float] = time.monotonic, log: SessionLog | None = None) -> None:
         self.pipeline = pipeline
-        self.log = log if log is not None else SessionLog(pipeline.label_names)
+        prior = pipeline.classifier.calibration.class_prior
+        self.log = log if log is not None else SessionLog(pipeline.label_names, prior=prior)
         self.tracker = FaceTracker()
         self._clock = clock
         self._lock = threading.Lock()

@@ -70,3 +70,23 @@ def test_reset_clears_everything():
     log.add(frame(0.0, ["Happy"], [1]))
     log.reset()
     assert log.frames == 0 and log.to_frame().empty and log.face_table().empty
+
+
+def test_share_methods_agree_on_clear_faces_and_differ_on_doubtful_ones():
+    from fer.session import expression_shares
+
+    clear = np.array([[0.98, 0.01, 0.01], [0.01, 0.98, 0.01]])
+    for method in ("top1", "mean_probability", "prior_corrected"):
+        np.testing.assert_allclose(expression_shares(clear, method, np.array([1 / 3] * 3)), [0.5, 0.5, 0.0], atol=0.03)
+    # A calm room seen by a classifier calibrated on a mix with few calm faces: each face's
+    # probability leans back to that mix; correcting for it recovers more of the calm share.
+    calibrated_mix = np.array([0.3, 0.7])
+    doubtful = np.array([[0.55, 0.45]] * 9 + [[0.2, 0.8]])
+    mean = expression_shares(doubtful, "mean_probability")
+    corrected = expression_shares(doubtful, "prior_corrected", calibrated_mix)
+    assert corrected[0] > mean[0] + 0.1 and corrected.sum() == pytest.approx(1.0)
+    assert expression_shares(np.zeros((0, 3)), "prior_corrected").tolist() == [0, 0, 0]
+    with pytest.raises(ValueError, match="method"):
+        expression_shares(clear, "median")
+    with pytest.raises(ValueError, match="share_method"):
+        SessionLog(FER2013_CLASSES, share_method="median")

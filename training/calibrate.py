@@ -175,8 +175,9 @@ def main(argv: list[str] | None = None) -> dict:
         rows = known
         targets_for_t = np.eye(len(names))[public.ferplus_majority[known]]
     temperature = fit_temperature(logits[rows] + bias, targets_for_t)
+    prior = np.bincount(public.ferplus_majority[known], minlength=len(names)) / known.sum()
     calibration = Calibration(temperature, tuple(bias.tolist()), 0.0,
-                              f"PublicTest, FER+ {args.temperature_target} ({args.backend} logits)")
+                              f"PublicTest, FER+ {args.temperature_target} ({args.backend} logits)", tuple(prior.tolist()))
     probabilities = calibration.probabilities(logits)
     correct = probabilities.argmax(1)[known] == public.ferplus_majority[known]
     threshold = uncertainty_threshold(probabilities.max(1)[known], correct)
