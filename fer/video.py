@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,8 +17,8 @@ from fer.pipeline import Pipeline
 from fer.session import SessionLog
 from fer.stream import ClassStream
 
-__all__ = ["DEFAULT_SAMPLE_FPS", "SAMPLE_FPS_RANGE", "DecodeCount", "VideoInfo", "VideoReport", "analyze_video", "check_sample_fps", "iter_frames",
-           "probe_video"]
+__all__ = ["ACCEPTED_CONTAINERS", "DEFAULT_SAMPLE_FPS", "SAMPLE_FPS_RANGE", "DecodeCount", "VideoInfo", "VideoReport", "analyze_video", "check_sample_fps", "iter_frames",
+           "probe_video", "video_container"]
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +63,38 @@ class VideoInfo:
 #: Undecodable frames in a row after which a video of unknown length is taken to have ended.
 MAX_BAD_RUN = 250
 
+#: Containers accepted, recognised by their first bytes (never by the file name): their FFmpeg
+#: demuxers read the one file they are given. Playlists (HLS ``.m3u8``, concat lists, SDP...) name
+#: other files or URLs for FFmpeg to open, so anything else is refused before FFmpeg sees it.
+ACCEPTED_CONTAINERS = "MP4 / MOV, WebM / Matroska, AVI"
+
+
+def video_container(head: bytes) -> str | None:
+    """The container named by a file's first bytes, or ``None`` when it is not one we accept.
+
+    Example:
+        >>> video_container(b"\\x1aE\\xdf\\xa3" + bytes(8))
+        'webm'
+    """
+    if len(head) >= 12 and head[4:8] in (b"ftyp", b"moov", b"mdat", b"wide", b"free", b"skip"):
+        return "mp4"
+    if head[:4] == b"\x1aE\xdf\xa3":
+        return "webm"
+    if head[:4] == b"RIFF" and head[8:12] in (b"AVI ", b"AVIX"):
+        return "avi"
+    return None
+
+
+def _open_capture(path: Path) -> cv2.VideoCapture:
+    """OpenCV's FFmpeg reader on an accepted container, allowed to read local files only."""
+    with path.open("rb") as handle:
+        head = handle.read(16)
+    if video_container(head) is None:
+        raise InputError(f"{path.name} is not a video in an accepted format ({ACCEPTED_CONTAINERS})")
+    # FFmpeg options for this capture: no network or pipe protocol, whatever the file says.
+    os.environ["OPENCV_FFMPEG_CAPTURE_OPTIONS"] = "protocol_whitelist;file"
+    return cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+
 
 def probe_video(path: str | Path) -> VideoInfo:
     """Open a video and read its header and first decodable frame.
@@ -72,7 +105,7 @@ def probe_video(path: str | Path) -> VideoInfo:
     path = Path(path)
     if not path.is_file() or path.stat().st_size == 0:
         raise InputError(f"{path.name} is missing or empty")
-    capture = cv2.VideoCapture(str(path))
+    capture = _open_capture(path)
     try:
         if not capture.isOpened():
             raise InputError(f"{path.name} is not a video OpenCV can read (MP4, WebM, AVI, MOV...)")
@@ -121,7 +154,7 @@ def iter_frames(path: str | Path, sample_fps: float | None = None, every: int = 
     info = probe_video(path)
     step = _sampling_step(info, sample_fps, every)
     count = count if count is not None else DecodeCount()
-    capture = cv2.VideoCapture(str(path))
+    capture = _open_capture(Path(path))
     index, bad_run = 0, 0
     try:
         while not info.frames or index < info.frames:

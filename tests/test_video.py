@@ -60,3 +60,25 @@ def test_sampling_rates_outside_the_range_are_refused_with_the_range(value):
 
 def test_the_default_sampling_rate_is_valid():
     assert check_sample_fps(DEFAULT_SAMPLE_FPS) == DEFAULT_SAMPLE_FPS == 2.0
+
+
+def test_playlists_that_name_other_files_are_refused(pipeline, astronaut, tmp_path):
+    secret = mjpeg_video(tmp_path / "secret.avi", astronaut, frames=5)
+    for name in ("lecture.mp4", "lecture.m3u8"):  # a name that says video, and the playlist's own
+        path = tmp_path / name
+        path.write_text(f"#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1.0,\n{secret}\n#EXT-X-ENDLIST\n")
+        with pytest.raises(InputError, match="accepted format"):
+            analyze_video(pipeline, path)
+
+
+@pytest.mark.parametrize("suffix,fourcc", [(".mp4", "mp4v"), (".webm", "VP80"), (".avi", "MJPG")])
+def test_each_accepted_container_is_read(astronaut, tmp_path, suffix, fourcc):
+    from fer.video import video_container
+
+    path = tmp_path / f"clip{suffix}"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), 10, (320, 240))
+    for i in range(5):
+        writer.write(cv2.cvtColor(np.roll(cv2.resize(astronaut, (320, 240)), i, axis=1), cv2.COLOR_RGB2BGR))
+    writer.release()
+    assert video_container(path.read_bytes()[:16]) is not None
+    assert probe_video(path).width == 320
