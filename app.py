@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
+from starlette.middleware import Middleware
 import numpy as np
 import pandas as pd
 import torch
@@ -38,6 +39,7 @@ from fer import (
 )
 from fer.classification import BACKENDS
 from fer.detection import DetectorSettings
+from fer.http_limits import BodyLimit
 from fer.stream import ClassStream
 from fer.video import DEFAULT_SAMPLE_FPS, check_sample_fps
 
@@ -63,6 +65,9 @@ STREAM_TIME_LIMIT = 3 * 60 * 60
 STREAM_CONCURRENCY = 4
 CHART_REFRESH_SECONDS = 1.0
 MAX_FILE_SIZE = "200mb"
+# Request bodies other than file uploads (JSON event payloads, API calls) are refused above this:
+# a 30 MB JSON body cost the server about 1.5 GB of memory to parse.
+MAX_BODY_SIZE = "4mb"
 
 
 def gpu(fn):
@@ -371,7 +376,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--detect-size", type=int, default=DetectorSettings.detect_size)
     parser.add_argument("--min-face-size", type=int, default=DetectorSettings.min_face_size)
     parser.add_argument("--detect-every", type=int, default=1, help="in streams, detect every k-th frame and track in between")
-    parser.add_argument("--max-file-size", default=os.environ.get("FER_MAX_FILE_SIZE", MAX_FILE_SIZE))
+    parser.add_argument("--max-file-size", default=os.environ.get("FER_MAX_FILE_SIZE", MAX_FILE_SIZE),
+                        help=f"largest upload (photo or video), e.g. 200mb (default {MAX_FILE_SIZE})")
+    parser.add_argument("--max-body-size", default=os.environ.get("FER_MAX_BODY_SIZE", MAX_BODY_SIZE),
+                        help=f"largest request body other than uploads, e.g. 4mb (default {MAX_BODY_SIZE})")
     return parser.parse_args(argv)
 
 
@@ -391,8 +399,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     demo, _ = create_app(args)
     demo.queue(default_concurrency_limit=2)
+    body_limit = Middleware(BodyLimit, max_bytes=gr.utils._parse_file_size(args.max_body_size),
+                            upload_max_bytes=gr.utils._parse_file_size(args.max_file_size) + (1 << 20))  # + multipart framing
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, max_file_size=args.max_file_size,
-                show_error=True)
+                show_error=True, app_kwargs={"middleware": [body_limit]})
 
 
 if __name__ == "__main__":

@@ -11,8 +11,10 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 __all__ = ["InputError", "load_image", "load_image_with_notes", "as_rgb", "MAX_PIXELS"]
 
-#: Largest image accepted, in pixels (8K is 33 MP). Bigger ones are refused before decoding.
-MAX_PIXELS = 50_000_000
+#: Largest image accepted, in pixels (a 24 MP camera photo; a 1080x16400 scrolling screenshot is
+#: 18 MP). Bigger ones are refused before decoding: a 143 KB PNG of 50 MP cost about 600 MB to
+#: decode and convert, so 4 at once took 3.5 GB; at 24 MP four stay inside the README's budget.
+MAX_PIXELS = 24_000_000
 
 
 class InputError(ValueError):

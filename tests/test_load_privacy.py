@@ -116,3 +116,63 @@ def test_an_upload_over_the_size_limit_is_refused(app_server, tmp_path, astronau
     small = tmp_path / "ok.png"
     Image.fromarray(astronaut).save(small)
     assert client.predict(handle_file(small), api_name="/analyze_image")["num_faces"] == 1
+
+
+def _post_raw(url: str, path: str, declared: int | None, body: bytes) -> bytes:
+    """POST ``body`` over a raw socket (declared length, or chunked when ``declared`` is None); the reply's first bytes."""
+    import socket
+    from urllib.parse import urlparse
+
+    where = urlparse(url)
+    with socket.create_connection((where.hostname, where.port), timeout=60) as sock:
+        length = f"Content-Length: {declared}" if declared is not None else "Transfer-Encoding: chunked"
+        sock.sendall(f"POST {path} HTTP/1.1\r\nHost: {where.hostname}\r\nContent-Type: application/json\r\n{length}\r\n\r\n".encode())
+        try:
+            if declared is not None:
+                sock.sendall(body)
+            else:
+                for start in range(0, len(body), 1 << 20):
+                    chunk = body[start : start + (1 << 20)]
+                    sock.sendall(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+                sock.sendall(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server may stop reading once it has refused
+        return sock.recv(200)
+
+
+@pytest.mark.parametrize("declared", [True, False], ids=["content-length", "chunked"])
+def test_oversized_request_bodies_are_refused_and_the_server_keeps_serving(app_server, declared):
+    body = b'{"data": ["' + b"x" * (30 << 20) + b'"]}'  # 30 MB of JSON
+    head = body[: 1 << 20] if declared else body  # a declared 30 MB is refused before it is read
+    reply = _post_raw(app_server.url, "/gradio_api/call/analyze_image", len(body) if declared else None, head)
+    assert reply.startswith(b"HTTP/1.1 413"), reply
+    assert app_server.alive()
+
+
+def test_four_largest_images_at_once_stay_inside_the_memory_budget(app_server, tmp_path):
+    """The worst case a stranger can send cheaply: small PNG files that decode to the pixel limit."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from fer.images import MAX_PIXELS
+
+    width = 6000
+    height = MAX_PIXELS // width
+    path = tmp_path / "huge_but_small.png"
+    Image.new("RGB", (width, height), (120, 110, 100)).save(path, optimize=True)
+    assert path.stat().st_size < 1_000_000
+    too_big = tmp_path / "too_big.png"
+    Image.new("L", (width, height + 10), 100).save(too_big)
+
+    def send(_):
+        return Client(app_server.url, verbose=False).predict(handle_file(path), api_name="/analyze_image")
+
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(send, range(4)))
+    assert all(answer["num_faces"] == 0 and answer["width"] == width for answer in answers)
+    with pytest.raises(Exception, match="the limit is 24 MP"):
+        Client(app_server.url, verbose=False).predict(handle_file(too_big), api_name="/analyze_image")
+    status = Path(f"/proc/{app_server.process.pid}/status").read_text()
+    peak_mb = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM")) / 1024
+    print(f"\nserver peak RSS after 4 x {width}x{height}: {peak_mb:.0f} MB")
+    assert peak_mb < 3000  # the budget the README states
+    assert app_server.alive()
