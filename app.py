@@ -47,8 +47,9 @@ logger = logging.getLogger("app")
 
 RESPONSIBLE_USE = """
 **Responsible use.** Expressions are not feelings: a "Sad" face may be a tired or concentrating one.
-The model is weakest on *Fear* and *Sad*, and *Disgust* rests on few examples (see the model card). No frame is stored: images are
-analysed in memory and only what you export is written. Emotion recognition of students is
+The model is weakest on *Sad* and *Fear*, and *Disgust* rests on few examples (see the model card); a label with a
+question mark is a guess. Uploads and the images shown here pass through Gradio's temporary folder and are deleted
+within 90 minutes; the analysis itself keeps no frame. Emotion recognition of students is
 **prohibited in education institutions in the EU** (AI Act, Art. 5(1)(f)); use the class-only view
 (aggregates, no per-face labels) and tell your class before you run it.
 """
