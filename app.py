@@ -29,7 +29,6 @@ from fer import (
     InputError,
     Pipeline,
     PipelineSettings,
-    analyze_video,
     annotate,
     as_rgb,
     default_checkpoint,
@@ -41,7 +40,7 @@ from fer.classification import BACKENDS
 from fer.detection import DetectorSettings
 from fer.http_limits import BodyLimit
 from fer.stream import ClassStream
-from fer.video import DEFAULT_SAMPLE_FPS, check_sample_fps
+from fer.video import DEFAULT_SAMPLE_FPS, analyze_video_steps, check_sample_fps
 
 logger = logging.getLogger("app")
 
@@ -65,6 +64,8 @@ STREAM_EVERY = 0.25
 STREAM_TIME_LIMIT = 3 * 60 * 60
 STREAM_CONCURRENCY = 4
 CHART_REFRESH_SECONDS = 1.0
+# A video analysis hands control back to Gradio this often, so a cancelled job stops within it.
+VIDEO_PULSE_SECONDS = 0.25
 MAX_FILE_SIZE = "200mb"
 # Request bodies other than file uploads (JSON event payloads, API calls) are refused above this:
 # a 30 MB JSON body cost the server about 1.5 GB of memory to parse.
@@ -212,15 +213,26 @@ class App:
 
     # -- video -------------------------------------------------------------------------------
     def _video(self, payload: Any, sample_fps: float, class_only: bool, annotated: bool, progress: gr.Progress):
+        """Analyse a video, yielding ``None`` about every :data:`VIDEO_PULSE_SECONDS` while it works;
+        returns ``(report, csv_path, summary)``. Gradio stops iterating a cancelled event (the
+        client's ``job.cancel()`` or a closed tab), so the analysis stops with it."""
         try:
             path = _payload_path(payload, "video")
-            out = _output_dir("fer_video_")
             sample_fps = check_sample_fps(sample_fps)
-            report = analyze_video(
-                self.pipeline, path, sample_fps=sample_fps, show_labels=not class_only,
-                annotated_path=out / "annotated.webm" if annotated else None,
-                progress=lambda fraction, message: progress(fraction, desc=message),
-            )
+            out = _output_dir("fer_video_")
+            steps = analyze_video_steps(self.pipeline, path, sample_fps=sample_fps, show_labels=not class_only,
+                                        annotated_path=out / "annotated.webm" if annotated else None)
+            last_pulse = time.monotonic()
+            while True:
+                try:
+                    where = next(steps)
+                except StopIteration as finished:
+                    report = finished.value
+                    break
+                progress(where.fraction, desc=f"frame {where.frame_index} ({where.time_s:.1f} s)")
+                if time.monotonic() - last_pulse >= VIDEO_PULSE_SECONDS:
+                    last_pulse = time.monotonic()
+                    yield None
         except InputError as error:
             raise gr.Error(str(error)) from None
         csv_path = report.session.export_csv(out / "video_session.csv")
@@ -231,18 +243,28 @@ class App:
         return report, csv_path, summary
 
     @gpu
-    def analyze_video_api(self, payload: Any, sample_fps: float = DEFAULT_SAMPLE_FPS, progress: gr.Progress = gr.Progress()) -> tuple[dict, str]:
-        """API: video in; session summary JSON and the per-frame CSV out."""
-        _, csv_path, summary = self._video(payload, sample_fps, False, False, progress)
-        return summary, str(csv_path)
+    def analyze_video_api(self, payload: Any, sample_fps: float = DEFAULT_SAMPLE_FPS, progress: gr.Progress = gr.Progress()):
+        """API: video in; session summary JSON and the per-frame CSV out. Cancelling stops the work."""
+        _, csv_path, summary = yield from _unchanged_while(self._video(payload, sample_fps, False, False, progress), 2)
+        yield summary, str(csv_path)
 
     @gpu
     def video_view(self, payload: Any, sample_fps: float, class_only: bool, progress: gr.Progress = gr.Progress()):
-        report, csv_path, summary = self._video(payload, sample_fps, class_only, True, progress)
+        report, csv_path, summary = yield from _unchanged_while(self._video(payload, sample_fps, class_only, True, progress), 6)
         timeline, distribution = report.session.timeline(), report.session.distribution()
         faces = pd.DataFrame() if class_only else report.session.face_table()
         video = str(report.annotated_path) if report.annotated_path else None
-        return video, timeline, distribution, faces, str(csv_path), summary
+        yield video, timeline, distribution, faces, str(csv_path), summary
+
+
+def _unchanged_while(work, outputs: int):
+    """Run a pulsing generator, yielding "no change" to each of ``outputs`` components at each pulse; returns its result."""
+    while True:
+        try:
+            next(work)
+        except StopIteration as finished:
+            return finished.value
+        yield tuple(gr.skip() for _ in range(outputs))
 
 
 def _class_only(result_json: dict) -> dict:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +18,7 @@ from fer.session import SessionLog
 from fer.stream import ClassStream
 
 __all__ = ["ACCEPTED_CONTAINERS", "DEFAULT_SAMPLE_FPS", "SAMPLE_FPS_RANGE", "DecodeCount", "VideoInfo", "VideoReport", "analyze_video", "check_sample_fps", "iter_frames",
-           "probe_video", "video_container"]
+           "VideoProgress", "analyze_video_steps", "probe_video", "video_container"]
 
 logger = logging.getLogger(__name__)
 
@@ -189,6 +189,21 @@ class VideoReport:
     undecodable_frames: int = 0
 
 
+@dataclass(frozen=True)
+class VideoProgress:
+    """Where :func:`analyze_video_steps` has got to: ``done`` of about ``expected`` sampled frames
+    (0 when the length is unknown), the last frame's index and time in seconds."""
+
+    done: int
+    expected: int
+    frame_index: int
+    time_s: float
+
+    @property
+    def fraction(self) -> float:
+        return min(1.0, self.done / self.expected) if self.expected else 0.0
+
+
 def analyze_video(
     pipeline: Pipeline,
     path: str | Path,
@@ -216,6 +231,32 @@ def analyze_video(
     Raises:
         InputError: the file is not a video or has no decodable frame, or ``sample_fps`` is out of range.
     """
+    steps = analyze_video_steps(pipeline, path, sample_fps, every, annotated_path, show_labels, session, max_seconds)
+    while True:
+        try:
+            where = next(steps)
+        except StopIteration as finished:
+            return finished.value
+        if progress is not None:
+            progress(where.fraction, f"frame {where.frame_index} ({where.time_s:.1f} s)")
+
+
+def analyze_video_steps(
+    pipeline: Pipeline,
+    path: str | Path,
+    sample_fps: float | None = DEFAULT_SAMPLE_FPS,
+    every: int = 1,
+    annotated_path: str | Path | None = None,
+    show_labels: bool = True,
+    session: SessionLog | None = None,
+    max_seconds: float | None = None,
+) -> Generator[VideoProgress, None, VideoReport]:
+    """:func:`analyze_video` one frame at a time: yields a :class:`VideoProgress` after each
+    analysed frame and returns the :class:`VideoReport`.
+
+    A caller that stops iterating stops the work at once (and the annotated video is closed): this
+    is how a cancelled request or a closed browser tab stops costing CPU.
+    """
     if sample_fps is not None:
         sample_fps = check_sample_fps(sample_fps)
     info = probe_video(path)
@@ -235,8 +276,7 @@ def analyze_video(
                     writer = cv2.VideoWriter(str(annotated_path), cv2.VideoWriter_fourcc(*"VP80"), info.fps / step, (frame.shape[1], frame.shape[0]))
                 writer.write(cv2.cvtColor(annotate(frame, result, show_labels), cv2.COLOR_RGB2BGR))
             count += 1
-            if progress is not None:
-                progress(min(1.0, count / expected) if expected else 0.0, f"frame {index} ({time_s:.1f} s)")
+            yield VideoProgress(count, expected, index, time_s)
     finally:
         if writer is not None:
             writer.release()

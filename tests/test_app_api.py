@@ -178,3 +178,31 @@ def test_empty_photo_table_keeps_its_column_names(app_server, tmp_path):
     _, table, result, note = client.predict(path, False, api_name="/photo_view")
     assert result["num_faces"] == 0 and "No face" in note
     assert table["headers"][:4] == ["face", "expression", "confidence", "box"]
+
+
+def test_cancelling_a_video_analysis_stops_the_work(app_server, astronaut, tmp_path):
+    import time
+
+    import psutil
+
+    frames = [place(astronaut, 320, 240, 140, x=20 + i % 140, y=40) for i in range(600)]
+    video = _write_video(tmp_path / "long_lecture.avi", frames, fps=30)  # 20 s, every frame analysed: ~15 s of work
+    client = Client(app_server.url, verbose=False)
+    server = psutil.Process(app_server.process.pid)
+
+    def cpu_seconds():
+        times = server.cpu_times()
+        return times.user + times.system
+
+    job = client.submit(handle_file(video), 30.0, api_name="/analyze_video")
+    deadline = time.time() + 60
+    while time.time() < deadline and (job.status().progress_data is None):
+        time.sleep(0.2)  # wait until frames are being analysed
+    time.sleep(1.0)
+    job.cancel()
+    time.sleep(1.0)
+    before = cpu_seconds()
+    time.sleep(3.0)
+    assert cpu_seconds() - before < 0.6  # idle: the analysis stopped (it uses ~2 cores while it runs)
+    summary, _ = client.predict(handle_file(_write_video(tmp_path / "short.avi", frames[:6], fps=30)), 30.0, api_name="/analyze_video")
+    assert summary["analyzed_frames"] == 6  # the video slot is free again
