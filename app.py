@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import cv2
 import gradio as gr
 from starlette.middleware import Middleware
 import numpy as np
@@ -64,6 +65,9 @@ STREAM_EVERY = 0.25
 STREAM_TIME_LIMIT = 3 * 60 * 60
 STREAM_CONCURRENCY = 4
 CHART_REFRESH_SECONDS = 1.0
+# Annotated images longer than this are shrunk for display (WebP, which Gradio serves, stops at
+# 16,383 px; a scrolling screenshot of a gallery can be 16,400 px tall). The JSON keeps full-size boxes.
+MAX_DISPLAY_SIDE = 8192
 # A video analysis hands control back to Gradio this often, so a cancelled job stops within it.
 VIDEO_PULSE_SECONDS = 0.25
 MAX_FILE_SIZE = "200mb"
@@ -133,7 +137,7 @@ class App:
             result_json["notes"] = notes
         if result_json["num_faces"] == 0:
             result_json["message"] = "No face found. Faces smaller than the minimum face size are ignored."
-        return annotate(image, result, show_labels=not class_only), result_json
+        return _for_display(annotate(image, result, show_labels=not class_only)), result_json
 
     @gpu
     def analyze_image(self, payload: Any) -> dict:
@@ -255,6 +259,15 @@ class App:
         faces = pd.DataFrame() if class_only else report.session.face_table()
         video = str(report.annotated_path) if report.annotated_path else None
         yield video, timeline, distribution, faces, str(csv_path), summary
+
+
+def _for_display(image: np.ndarray) -> np.ndarray:
+    """The image, shrunk to :data:`MAX_DISPLAY_SIDE` on its long side when it is longer."""
+    long_side = max(image.shape[:2])
+    if long_side <= MAX_DISPLAY_SIDE:
+        return image
+    scale = MAX_DISPLAY_SIDE / long_side
+    return cv2.resize(image, (round(image.shape[1] * scale), round(image.shape[0] * scale)), interpolation=cv2.INTER_AREA)
 
 
 def _unchanged_while(work, outputs: int):

@@ -206,3 +206,14 @@ def test_cancelling_a_video_analysis_stops_the_work(app_server, astronaut, tmp_p
     assert cpu_seconds() - before < 0.6  # idle: the analysis stopped (it uses ~2 cores while it runs)
     summary, _ = client.predict(handle_file(_write_video(tmp_path / "short.avi", frames[:6], fps=30)), 30.0, api_name="/analyze_video")
     assert summary["analyzed_frames"] == 6  # the video slot is free again
+
+
+def test_a_scrolling_screenshot_is_analysed_and_shown(app_server, astronaut, tmp_path):
+    client = Client(app_server.url, verbose=False)
+    frame, _ = gallery([astronaut[30:230, 125:325]], 16, 2, 1080, 16400, face_fraction=0.6)
+    path = handle_file(save(tmp_path / "scrolling.png", frame))
+    annotated, table, result, note = client.predict(path, False, api_name="/photo_view")
+    assert result["num_faces"] == 32 and result["height"] == 16400
+    assert len(table["data"]) == 32
+    shown = np.asarray(Image.open(annotated))
+    assert max(shown.shape[:2]) <= 8192 and shown.shape[0] > shown.shape[1]  # shrunk for display, not an error

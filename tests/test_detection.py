@@ -74,3 +74,19 @@ def test_cascade_agrees_with_facenet_reference(astronaut):
         distance = np.abs(ours_boxes[:, None, :] - reference[None, :, :4]).max(-1)
         side = (reference[:, 2] - reference[:, 0]).mean()
         assert distance.min(1).max() < 0.1 * side, distance.min(1)
+
+
+def test_a_scrolling_gallery_screenshot_is_detected_in_tiles(detector, astronaut):
+    """1080x16400, 2 columns of 16 students: shrunk whole to 640 px its faces would be 14 px wide."""
+    from bench.frames import gallery
+
+    head = astronaut[30:230, 125:325]
+    frame, tiles = gallery([head], 16, 2, 1080, 16400, face_fraction=0.6)
+    faces = detector.detect(frame)
+    assert len(faces) == 32
+    sides = faces.boxes[:, 2] - faces.boxes[:, 0]
+    expected = tiles[0][2] - tiles[0][0]
+    assert (sides > 0.4 * expected).all() and (sides < 1.2 * expected).all()  # real face boxes, not 390 px guesses
+    centers = (faces.boxes[:, :2] + faces.boxes[:, 2:]) / 2
+    for x1, y1, x2, y2 in tiles:  # one face per tile
+        assert ((centers[:, 0] > x1) & (centers[:, 0] < x2) & (centers[:, 1] > y1) & (centers[:, 1] < y2)).sum() == 1
