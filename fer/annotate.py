@@ -21,7 +21,7 @@ EXPRESSION_COLORS: dict[str, tuple[int, int, int]] = {
 }
 _NEUTRAL_BOX = (0, 200, 255)
 #: Muted colour of a face whose label is uncertain (calibrated confidence under the threshold).
-UNCERTAIN_COLOR = (150, 150, 150)
+UNCERTAIN_COLOR = (235, 235, 235)  # near-white and thin: apart from Neutral's mid-grey
 
 
 def annotate(image: np.ndarray, result: FrameResult, show_labels: bool = True) -> np.ndarray:
@@ -32,7 +32,7 @@ def annotate(image: np.ndarray, result: FrameResult, show_labels: bool = True) -
         result: the pipeline's answer for that frame.
         show_labels: ``False`` for the class-only view: boxes only, no per-face expression.
             An uncertain face (see :meth:`FrameResult.uncertain`) gets a thin muted box and its
-            label with a question mark, e.g. ``"Sad? 38%"``, instead of the expression's colour.
+            label with a question mark, e.g. ``"Sad? 38%"``, in near-white instead of the expression's colour.
 
     Returns:
         An annotated copy of ``image``.
