@@ -19,14 +19,15 @@ from typing import Any
 
 import cv2
 import gradio as gr
-from starlette.middleware import Middleware
 import numpy as np
 import pandas as pd
 import torch
+from starlette.middleware import Middleware
 
 from fer import (
     EXPRESSION_COLORS,
     FaceDetector,
+    FrameResult,
     InputError,
     Pipeline,
     PipelineSettings,
@@ -124,7 +125,7 @@ class App:
         return ClassStream(self.pipeline)
 
     # -- photo -------------------------------------------------------------------------------
-    def _analyze_file(self, payload: Any, class_only: bool = False) -> tuple[np.ndarray, dict]:
+    def _analyze_file(self, payload: Any, class_only: bool = False) -> tuple[np.ndarray, FrameResult, dict]:
         try:
             image, notes = load_image_with_notes(_payload_path(payload, "image"))
             result = self.pipeline.analyze(image)
@@ -137,16 +138,17 @@ class App:
             result_json["notes"] = notes
         if result_json["num_faces"] == 0:
             result_json["message"] = "No face found. Faces smaller than the minimum face size are ignored."
-        return _for_display(annotate(image, result, show_labels=not class_only)), result_json
+        return image, result, result_json
 
     @gpu
     def analyze_image(self, payload: Any) -> dict:
         """API: image in, JSON out (per face: box, landmarks, label, confidence, scores)."""
-        return self._analyze_file(payload)[1]
+        return self._analyze_file(payload)[2]
 
     @gpu
     def photo_view(self, payload: Any, class_only: bool):
-        annotated, result_json = self._analyze_file(payload, class_only)
+        image, result, result_json = self._analyze_file(payload, class_only)
+        annotated = _for_display(annotate(image, result, show_labels=not class_only))
         table = _faces_table(result_json)  # class-only JSON has no faces: an empty table with its headers
         note = f"{result_json['num_faces']} face(s) in {result_json['timings_ms'].get('total', 0):.0f} ms"
         if "message" in result_json:
