@@ -25,7 +25,10 @@ UNCERTAIN_COLOR = (235, 235, 235)  # near-white and thin: apart from Neutral's m
 
 
 def annotate(image: np.ndarray, result: FrameResult, show_labels: bool = True) -> np.ndarray:
-    """Boxes with label and confidence per face, coloured by expression.
+    """Boxes with number, label and confidence per face, coloured by expression.
+
+    The number is the face's row in the faces table (photos, in reading order) or its track id
+    (streams), so a box can be matched to its row.
 
     Args:
         image: ``(H, W, 3)`` RGB uint8 frame the result belongs to.
@@ -44,11 +47,13 @@ def annotate(image: np.ndarray, result: FrameResult, show_labels: bool = True) -
     font_scale = max(0.4, max(canvas.shape[:2]) / 1400)
     for i, box in enumerate(result.faces.boxes.astype(int)):
         thickness = base_thickness
+        # Each face's number: its track id in a stream, its place in the list (the table) in a photo.
+        number = int(result.faces.track_ids[i]) if result.faces.track_ids[i] >= 0 else i + 1
         if show_labels and labels and uncertain[i]:
-            colour, text, thickness = UNCERTAIN_COLOR, f"{labels[i]}? {confidences[i]:.0%}", max(1, base_thickness // 2)
+            colour, text, thickness = UNCERTAIN_COLOR, f"{number} {labels[i]}? {confidences[i]:.0%}", max(1, base_thickness // 2)
         elif show_labels and labels:
             colour = EXPRESSION_COLORS.get(labels[i], _NEUTRAL_BOX)
-            text = f"{labels[i]} {confidences[i]:.0%}"
+            text = f"{number} {labels[i]} {confidences[i]:.0%}"
         else:
             colour, text = _NEUTRAL_BOX, ""
         cv2.rectangle(canvas, (box[0], box[1]), (box[2], box[3]), colour, thickness)

@@ -61,6 +61,7 @@ class Pipeline:
 
         Returns:
             The frame's faces with probabilities (smoothed and with ids when tracked), and timings.
+            Untracked (photo) faces come in reading order: rows top to bottom, each left to right.
         """
         began = time.perf_counter()
         skip_detection = tracker is not None and self.settings.detect_every > 1 and frame_index % self.settings.detect_every != 0
@@ -69,6 +70,8 @@ class Pipeline:
         else:
             faces = self.detector.detect(image, self.settings.detector)
         detected = time.perf_counter()
+        if tracker is None:  # a photo: faces numbered in reading order, as the table lists them
+            faces = faces.select(faces.reading_order())
         crops = align_faces(image, faces, self.settings.align)
         faces = faces.with_probabilities(self.classifier.predict(crops))
         classified = time.perf_counter()

@@ -78,6 +78,28 @@ class Faces:
         return Faces(self.boxes[keep], self.scores[keep], self.landmarks[keep], self.probabilities[keep],
                      self.smoothed[keep], self.track_ids[keep])
 
+    def reading_order(self) -> np.ndarray:
+        """Indices that put the faces in reading order: rows top to bottom, each left to right.
+
+        Two faces share a row when their centres are less than half the smaller face's height
+        apart vertically, as the tiles of a call gallery do.
+        """
+        if len(self) == 0:
+            return np.zeros(0, np.int64)
+        centers = (self.boxes[:, :2] + self.boxes[:, 2:]) / 2
+        heights = self.boxes[:, 3] - self.boxes[:, 1]
+        by_y = np.argsort(centers[:, 1], kind="stable")
+        rows, row = [], [by_y[0]]
+        for i in by_y[1:]:
+            anchor = row[0]
+            if centers[i, 1] - centers[anchor, 1] < 0.5 * min(heights[i], heights[anchor]):
+                row.append(i)
+            else:
+                rows.append(row)
+                row = [i]
+        rows.append(row)
+        return np.asarray([i for r in rows for i in sorted(r, key=lambda j: centers[j, 0])], np.int64)
+
     def top(self, label_names: tuple[str, ...], smoothed: bool = True) -> tuple[list[str], np.ndarray]:
         """Top label and its confidence per face (from the smoothed probabilities by default)."""
         probs = self.smoothed if smoothed else self.probabilities
