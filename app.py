@@ -193,7 +193,8 @@ class App:
 
     # -- dashboard ---------------------------------------------------------------------------
     def charts(self, session: ClassStream, class_only: bool = False):
-        faces = pd.DataFrame() if class_only else session.log.face_table()
+        faces = session.log.face_table()
+        faces = faces.iloc[0:0] if class_only else faces  # class-only: the headers, no face
         return session.log.timeline(), session.log.distribution(), faces
 
     def dashboard(self, session: ClassStream, class_only: bool):
@@ -258,7 +259,8 @@ class App:
     def video_view(self, payload: Any, sample_fps: float, class_only: bool, progress: gr.Progress = gr.Progress()):
         report, csv_path, summary = yield from _unchanged_while(self._video(payload, sample_fps, class_only, True, progress), 6)
         timeline, distribution = report.session.timeline(), report.session.distribution()
-        faces = pd.DataFrame() if class_only else report.session.face_table()
+        faces = report.session.face_table()
+        faces = faces.iloc[0:0] if class_only else faces
         video = str(report.annotated_path) if report.annotated_path else None
         yield video, timeline, distribution, faces, str(csv_path), summary
 
@@ -292,6 +294,10 @@ def _class_only(result_json: dict) -> dict:
             "timings_ms": result_json["timings_ms"]}
 
 
+#: Columns of a session's faces table (``SessionLog.face_table``), shown before any face is seen.
+FACE_TABLE_HEADERS = ["face", "first_seen_s", "last_seen_s", "frames", "usual_expression", "share"]
+
+
 def build_ui(app: App) -> gr.Blocks:
     """The Blocks layout: Live, Photo, Video and Dashboard tabs, plus named API endpoints."""
     labels = list(app.pipeline.label_names)
@@ -323,7 +329,7 @@ def build_ui(app: App) -> gr.Blocks:
             with gr.Row():
                 live_timeline = line_plot("Class expressions over time", "live-timeline")
                 live_distribution = bar_plot("Overall distribution", "live-distribution")
-            live_faces = gr.Dataframe(label="Faces", interactive=False, elem_id="live-faces")
+            live_faces = gr.Dataframe(label="Faces", interactive=False, elem_id="live-faces", headers=FACE_TABLE_HEADERS)
 
         with gr.Tab("Photo"):
             with gr.Row():
@@ -331,7 +337,8 @@ def build_ui(app: App) -> gr.Blocks:
                 photo_out = gr.Image(label="Annotated", interactive=False, elem_id="photo-out")
             photo_button = gr.Button("Analyze photo", variant="primary")
             photo_note = gr.Markdown(elem_id="photo-note")
-            photo_table = gr.Dataframe(label="Faces", interactive=False, elem_id="photo-table")
+            photo_table = gr.Dataframe(label="Faces", interactive=False, elem_id="photo-table",
+                                       headers=["face", "expression", "confidence", "box", *labels])
             with gr.Accordion("JSON", open=False):
                 photo_json = gr.JSON()
 
@@ -344,7 +351,7 @@ def build_ui(app: App) -> gr.Blocks:
             with gr.Row():
                 video_timeline = line_plot("Class expressions over time", "video-timeline")
                 video_distribution = bar_plot("Overall distribution", "video-distribution")
-            video_faces = gr.Dataframe(label="Faces", interactive=False, elem_id="video-faces")
+            video_faces = gr.Dataframe(label="Faces", interactive=False, elem_id="video-faces", headers=FACE_TABLE_HEADERS)
             with gr.Row():
                 video_csv = gr.File(label="Per-frame CSV", elem_id="video-csv")
                 video_summary = gr.JSON(label="Summary", elem_id="video-summary")
@@ -354,7 +361,7 @@ def build_ui(app: App) -> gr.Blocks:
             with gr.Row():
                 dash_timeline = line_plot("Class expressions over time (live session)", "dash-timeline")
                 dash_distribution = bar_plot("Overall distribution", "dash-distribution")
-            dash_faces = gr.Dataframe(label="Faces", interactive=False, elem_id="dash-faces")
+            dash_faces = gr.Dataframe(label="Faces", interactive=False, elem_id="dash-faces", headers=FACE_TABLE_HEADERS)
             dash_summary = gr.JSON(label="Session summary", elem_id="dash-summary")
             with gr.Row():
                 export_button = gr.Button("Export CSV + JSON")

@@ -102,7 +102,7 @@ def load_image_with_notes(source: str | Path | bytes, max_pixels: int = MAX_PIXE
             with Image.open(io.BytesIO(data)) as image:
                 width, height = image.size
                 if width * height > max_pixels:
-                    raise InputError(f"{name} is {width}x{height} ({width * height / 1e6:.0f} MP); the limit is {max_pixels / 1e6:.0f} MP")
+                    raise InputError(f"{name} is {width}x{height} ({width * height / 1e6:.1f} MP); the limit is {max_pixels / 1e6:.0f} MP")
                 frames = getattr(image, "n_frames", 1)
                 if frames > 1:
                     notes.append(f"{name} holds {frames} frames (an animation or a multi-page file): frame 1 was analysed")

@@ -38,3 +38,8 @@ def test_class_only_view_hides_per_face_labels(app, astronaut):
     _, session, _, _, faces, _ = app.live_frame(astronaut, None, True)
     assert faces.empty  # no per-face table in the class-only view
     assert session.log.frames == 1
+
+
+def test_class_only_faces_table_keeps_its_headers_and_no_face(app, astronaut):
+    _, session, _, _, faces, _ = app.live_frame(astronaut, None, True)
+    assert faces.empty and list(faces.columns)[:2] == ["face", "first_seen_s"]
