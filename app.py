@@ -31,7 +31,6 @@ from fer import (
     InputError,
     Pipeline,
     PipelineSettings,
-    annotate,
     as_rgb,
     default_checkpoint,
     load_classifier,
@@ -41,6 +40,7 @@ from fer import (
 from fer.classification import BACKENDS
 from fer.detection import DetectorSettings
 from fer.http_limits import BodyLimit
+from fer.policy import OutputPolicy
 from fer.stream import ClassStream
 from fer.video import DEFAULT_SAMPLE_FPS, analyze_video_steps, check_sample_fps
 
@@ -115,11 +115,21 @@ def _faces_table(result_json: dict) -> pd.DataFrame:
 
 
 class App:
-    """The handlers behind the UI and the API; holds only the shared, read-only pipeline."""
+    """The handlers behind the UI and the API; holds only the shared, read-only pipeline.
 
-    def __init__(self, pipeline: Pipeline) -> None:
+    Args:
+        pipeline: the shared detector + classifier.
+        class_only: force the class-only view for every user and every endpoint (``--class-only``).
+    """
+
+    def __init__(self, pipeline: Pipeline, class_only: bool = False) -> None:
         self.pipeline = pipeline
+        self.class_only = class_only
         self.colors = {name: "#%02x%02x%02x" % EXPRESSION_COLORS.get(name, (128, 128, 128)) for name in pipeline.label_names}
+
+    def policy(self, class_only: bool = False) -> OutputPolicy:
+        """What may leave the server: the user's class-only choice, or the server's when forced."""
+        return OutputPolicy(class_only=self.class_only or bool(class_only))
 
     def new_session(self) -> ClassStream:
         return ClassStream(self.pipeline)
@@ -131,9 +141,7 @@ class App:
             result = self.pipeline.analyze(image)
         except InputError as error:
             raise gr.Error(str(error)) from None
-        result_json = result.to_json()
-        if class_only:
-            result_json = _class_only(result_json)
+        result_json = self.policy(class_only).frame_json(result)
         if notes:
             result_json["notes"] = notes
         if result_json["num_faces"] == 0:
@@ -148,7 +156,7 @@ class App:
     @gpu
     def photo_view(self, payload: Any, class_only: bool):
         image, result, result_json = self._analyze_file(payload, class_only)
-        annotated = _for_display(annotate(image, result, show_labels=not class_only))
+        annotated = _for_display(self.policy(class_only).annotated(image, result))
         table = _faces_table(result_json)  # class-only JSON has no faces: an empty table with its headers
         note = f"{result_json['num_faces']} face(s) in {result_json['timings_ms'].get('total', 0):.0f} ms"
         if "message" in result_json:
@@ -173,7 +181,7 @@ class App:
             image, result = self._frame(frame, session)
         except InputError as error:
             raise gr.Error(str(error)) from None
-        annotated = annotate(image, result, show_labels=not class_only)
+        annotated = self.policy(class_only).annotated(image, result)
         status = f"{len(result.faces)} face(s), {result.timings['total']:.0f} ms/frame, {session.log.frames} frames logged"
         if not session.due(CHART_REFRESH_SECONDS):
             return annotated, session, gr.skip(), gr.skip(), gr.skip(), status
@@ -189,13 +197,11 @@ class App:
             _, result = self._frame(load_image(_payload_path(payload, "frame")), session)
         except InputError as error:
             raise gr.Error(str(error)) from None
-        return {**result.to_json(), "timestamp": round(result.timestamp, 3), "frames_logged": session.log.frames}, session
+        return {**self.policy().frame_json(result), "timestamp": round(result.timestamp, 3), "frames_logged": session.log.frames}, session
 
     # -- dashboard ---------------------------------------------------------------------------
     def charts(self, session: ClassStream, class_only: bool = False):
-        faces = session.log.face_table()
-        faces = faces.iloc[0:0] if class_only else faces  # class-only: the headers, no face
-        return session.log.timeline(), session.log.distribution(), faces
+        return session.log.timeline(), session.log.distribution(), self.policy(class_only).face_table(session.log)
 
     def dashboard(self, session: ClassStream, class_only: bool):
         session = session or self.new_session()
@@ -207,11 +213,17 @@ class App:
         return (session or self.new_session()).log.summary()
 
     def export_session(self, session: ClassStream) -> tuple[str, str]:
-        """API and button: the session log as CSV and JSON files (written only on request)."""
+        """API: the session log as CSV and JSON files (written only on request)."""
+        return self.export_view(session, False)
+
+    def export_view(self, session: ClassStream, class_only: bool) -> tuple[str, str]:
+        """Button: the export, honouring the class-only view."""
         session = session or self.new_session()  # nothing recorded yet: an empty, well-formed export
+        policy = self.policy(class_only)
         folder = _output_dir("fer_export_")
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        return str(session.log.export_csv(folder / f"class_session_{stamp}.csv")), str(session.log.export_json(folder / f"class_session_{stamp}.json"))
+        return (str(policy.export_csv(session.log, folder / f"class_session_{stamp}.csv")),
+                str(policy.export_json(session.log, folder / f"class_session_{stamp}.json")))
 
     def reset_session(self, session: ClassStream) -> tuple[ClassStream, str]:
         session = session or self.new_session()
@@ -227,8 +239,10 @@ class App:
             path = _payload_path(payload, "video")
             sample_fps = check_sample_fps(sample_fps)
             out = _output_dir("fer_video_")
-            steps = analyze_video_steps(self.pipeline, path, sample_fps=sample_fps, show_labels=not class_only,
-                                        annotated_path=out / "annotated.webm" if annotated else None)
+            policy = self.policy(class_only)
+            # The class-only view shows no box, so it gets no annotated video.
+            steps = analyze_video_steps(self.pipeline, path, sample_fps=sample_fps,
+                                        annotated_path=out / "annotated.webm" if annotated and not policy.class_only else None)
             last_pulse = time.monotonic()
             while True:
                 try:
@@ -242,7 +256,7 @@ class App:
                     yield None
         except InputError as error:
             raise gr.Error(str(error)) from None
-        csv_path = report.session.export_csv(out / "video_session.csv")
+        csv_path = policy.export_csv(report.session, out / "video_session.csv")
         summary = {**report.session.summary(), "analyzed_frames": report.analyzed_frames, "sample_fps": sample_fps,
                    "undecodable_frames": report.undecodable_frames}
         if report.undecodable_frames:
@@ -259,8 +273,7 @@ class App:
     def video_view(self, payload: Any, sample_fps: float, class_only: bool, progress: gr.Progress = gr.Progress()):
         report, csv_path, summary = yield from _unchanged_while(self._video(payload, sample_fps, class_only, True, progress), 6)
         timeline, distribution = report.session.timeline(), report.session.distribution()
-        faces = report.session.face_table()
-        faces = faces.iloc[0:0] if class_only else faces
+        faces = self.policy(class_only).face_table(report.session)
         video = str(report.annotated_path) if report.annotated_path else None
         yield video, timeline, distribution, faces, str(csv_path), summary
 
@@ -282,16 +295,6 @@ def _unchanged_while(work, outputs: int):
         except StopIteration as finished:
             return finished.value
         yield tuple(gr.skip() for _ in range(outputs))
-
-
-def _class_only(result_json: dict) -> dict:
-    """Aggregates only: how many faces show each expression, no per-face labels or boxes."""
-    counts: dict[str, int] = {}
-    for face in result_json["faces"]:
-        counts[face["label"]] = counts.get(face["label"], 0) + 1
-    return {"width": result_json["width"], "height": result_json["height"], "num_faces": result_json["num_faces"],
-            "expression_counts": counts, "faces": [], "labels": result_json["labels"], "uncertain_below": result_json.get("uncertain_below", 0.0),
-            "timings_ms": result_json["timings_ms"]}
 
 
 #: Columns of a session's faces table (``SessionLog.face_table``), shown before any face is seen.
@@ -319,7 +322,9 @@ def build_ui(app: App) -> gr.Blocks:
         gr.Markdown("# Classroom expression monitor\nFinds every face in the class video, reads its expression, "
                     "and charts the class over the session.")
         gr.Markdown(RESPONSIBLE_USE)
-        class_only = gr.Checkbox(label="Class-only view (aggregates only: no per-face labels)", value=False)
+        class_only = gr.Checkbox(label="Class-only view (aggregates only: no per-face label, box or number)"
+                                 + (" - set for everyone by this server" if app.class_only else ""),
+                                 value=app.class_only, interactive=not app.class_only, elem_id="class-only")
 
         with gr.Tab("Live"):
             with gr.Row():
@@ -396,7 +401,9 @@ def build_ui(app: App) -> gr.Blocks:
                            api_name="video_view", api_visibility="undocumented", concurrency_limit=1)
         refresh.click(app.dashboard, [session, class_only], [dash_timeline, dash_distribution, dash_faces, dash_summary],
                       api_name="dashboard", api_visibility="undocumented")
-        export_button.click(app.export_session, session, [export_csv, export_json], api_name="export_session")
+        export_button.click(app.export_view, [session, class_only], [export_csv, export_json], api_name="export_view",
+                            api_visibility="undocumented")
+        api_trigger.click(app.export_session, session, [export_csv, export_json], api_name="export_session")
         reset_button.click(app.reset_session, session, [session, reset_note], api_name="reset_session")
 
         api_trigger.click(app.analyze_image, api_image, api_json, preprocess=False, api_name="analyze_image", concurrency_limit=4)
@@ -421,6 +428,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--detect-size", type=int, default=DetectorSettings.detect_size)
     parser.add_argument("--min-face-size", type=int, default=DetectorSettings.min_face_size)
     parser.add_argument("--detect-every", type=int, default=1, help="in streams, detect every k-th frame and track in between")
+    parser.add_argument("--class-only", action="store_true", default=os.environ.get("FER_CLASS_ONLY", "") in ("1", "true"),
+                        help="force the class-only view for every user and endpoint: no per-face label, box or track id "
+                             "leaves the server (also FER_CLASS_ONLY=1; default off)")
     parser.add_argument("--max-file-size", default=os.environ.get("FER_MAX_FILE_SIZE", MAX_FILE_SIZE),
                         help=f"largest upload (photo or video), e.g. 200mb (default {MAX_FILE_SIZE})")
     parser.add_argument("--max-body-size", default=os.environ.get("FER_MAX_BODY_SIZE", MAX_BODY_SIZE),
@@ -435,7 +445,7 @@ def create_app(args: argparse.Namespace) -> tuple[gr.Blocks, App]:
                                 detect_every=args.detect_every)
     pipeline = Pipeline(FaceDetector(settings.detector, device=device), load_classifier(args.checkpoint, device=device, backend=args.backend), settings)
     logger.info("models loaded on %s from %s (%s classifier)", device, args.checkpoint, type(pipeline.classifier).__name__)
-    app = App(pipeline)
+    app = App(pipeline, class_only=args.class_only)
     return build_ui(app), app
 
 

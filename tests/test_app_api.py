@@ -1,6 +1,8 @@
 """The real app (``python app.py`` on loopback) through gradio_client: endpoints, bad input, sessions."""
 
 import io
+import json
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -217,3 +219,46 @@ def test_a_scrolling_screenshot_is_analysed_and_shown(app_server, astronaut, tmp
     assert len(table["data"]) == 32
     shown = np.asarray(Image.open(annotated))
     assert max(shown.shape[:2]) <= 8192 and shown.shape[0] > shown.shape[1]  # shrunk for display, not an error
+
+
+@pytest.fixture(scope="module")
+def class_only_server(tmp_path_factory):
+    from bench.server import AppServer
+
+    server = AppServer(["--class-only", "--max-file-size", "20mb"], tmp_path_factory.mktemp("class_only") / "app.log")
+    yield server
+    server.stop()
+
+
+def test_a_class_only_server_lets_no_per_face_label_out(class_only_server, astronaut, tmp_path):
+    """Every output a user or a program can get: photo view, API JSON, live-frame JSON, exports, video CSV."""
+    import pandas as pd
+
+    client = Client(class_only_server.url, verbose=False)
+    frame, _ = gallery([astronaut[30:230, 125:325]], 1, 3, 960, 360)
+    photo = handle_file(save(tmp_path / "class.png", frame))
+
+    def assert_no_face_entries(result):
+        assert result["num_faces"] == 3 and result["faces"] == [] and result["class_only"] is True
+        assert sum(result["expression_counts"].values()) == 3  # the aggregate stays
+
+    assert_no_face_entries(client.predict(photo, api_name="/analyze_image"))
+    annotated, table, result, _ = client.predict(photo, False, api_name="/photo_view")  # the box unticked: still forced
+    assert_no_face_entries(result)
+    assert table["data"] == [] or table["data"] == [[""] * len(table["headers"])]
+    shown = np.asarray(Image.open(annotated).convert("RGB")).astype(int)
+    assert np.abs(shown - frame.astype(int)).mean() < 3  # no box or label drawn (WebP noise aside)
+    for step in range(3):
+        answer = client.predict(photo, api_name="/analyze_frame")
+        assert_no_face_entries(answer)
+        assert "track_id" not in str(answer)
+    csv_path, json_path = client.predict(api_name="/export_session")
+    exported = pd.read_csv(csv_path)
+    assert "tracks" not in exported.columns and exported["faces"].tolist() == [3, 3, 3]
+    session = json.loads(Path(json_path).read_text())
+    assert session["faces"] == [] and all("tracks" not in row for row in session["rows"])
+    video = _write_video(tmp_path / "class.avi", [frame] * 6, fps=6)
+    summary, video_csv = client.predict(handle_file(video), 6.0, api_name="/analyze_video")
+    assert summary["analyzed_frames"] == 6 and "tracks" not in pd.read_csv(video_csv).columns
+    for label in FER2013_CLASSES:  # no per-face label anywhere in the exports
+        assert f":{label}" not in Path(csv_path).read_text() + Path(json_path).read_text() + Path(video_csv).read_text()

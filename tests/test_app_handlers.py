@@ -43,3 +43,20 @@ def test_class_only_view_hides_per_face_labels(app, astronaut):
 def test_class_only_faces_table_keeps_its_headers_and_no_face(app, astronaut):
     _, session, _, _, faces, _ = app.live_frame(astronaut, None, True)
     assert faces.empty and list(faces.columns)[:2] == ["face", "first_seen_s"]
+
+
+def test_class_only_video_gives_no_annotated_video_and_no_per_face_column(app, astronaut, tmp_path):
+    import cv2
+    import pandas as pd
+
+    path = tmp_path / "lecture.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 5, (320, 240))
+    for i in range(5):
+        writer.write(cv2.cvtColor(np.roll(cv2.resize(astronaut, (320, 240)), i, axis=1), cv2.COLOR_RGB2BGR))
+    writer.release()
+    quiet = lambda *args, **kwargs: None  # noqa: E731  (gr.Progress outside a server)
+    for class_only, has_tracks in ((False, True), (True, False)):
+        video, _, _, faces, csv_path, summary = list(app.video_view({"path": str(path)}, 5.0, class_only, quiet))[-1]
+        assert summary["analyzed_frames"] == 5
+        assert ("tracks" in pd.read_csv(csv_path).columns) is has_tracks
+        assert (video is None) is class_only and faces.empty is class_only
