@@ -328,7 +328,7 @@ def build_ui(app: App) -> gr.Blocks:
 
         with gr.Tab("Live"):
             with gr.Row():
-                webcam = gr.Image(sources=["webcam"], streaming=True, type="numpy", label="Camera or shared screen", elem_id="webcam")
+                webcam = gr.Image(sources=["webcam"], streaming=True, type="numpy", label="Camera", elem_id="webcam")
                 live_out = gr.Image(label="Annotated", type="numpy", interactive=False, elem_id="live-out")
             live_status = gr.Markdown(elem_id="live-status")
             with gr.Row():
