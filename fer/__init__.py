@@ -2,8 +2,10 @@
 
 The stages, one module each: :mod:`fer.detection` (MTCNN), :mod:`fer.alignment`,
 :mod:`fer.classification` (timm checkpoint or transformers model), :mod:`fer.tracking`,
-:mod:`fer.session`, :mod:`fer.annotate`, wired by :mod:`fer.pipeline`. Nothing heavy happens at
-import: models load when you call :func:`load_classifier` / :class:`FaceDetector`.
+:mod:`fer.session`, :mod:`fer.annotate`, wired by :mod:`fer.pipeline`; :mod:`fer.calibration`
+turns logits into calibrated probabilities, :mod:`fer.stream` holds one session's moving parts,
+:mod:`fer.policy` decides what a result may show (class-only). Nothing heavy happens at import:
+models load when you call :func:`load_classifier` / :class:`FaceDetector`.
 
 Example:
     >>> from fer import FaceDetector, Pipeline, load_classifier, default_checkpoint
@@ -20,19 +22,20 @@ from fer.detection import DetectorSettings, FaceDetector
 from fer.images import InputError, as_rgb, load_image, load_image_with_notes
 from fer.labels import FER2013_CLASSES, canonical_label
 from fer.pipeline import Pipeline, PipelineSettings
+from fer.policy import OutputPolicy
 from fer.preprocess import PreprocessConfig, faces_to_tensor
 from fer.session import SessionLog
 from fer.stream import ClassStream
 from fer.tracking import FaceTracker, TrackerSettings
 from fer.types import Faces, FrameResult
-from fer.video import analyze_video, probe_video
+from fer.video import analyze_video, analyze_video_steps, probe_video
 
 __all__ = [
     "AlignSettings", "ClassStream", "DetectorSettings", "EXPRESSION_COLORS", "ExpressionClassifier", "FER2013_CLASSES", "FaceDetector",
-    "FaceTracker", "Faces", "FrameResult", "InputError", "ModelConfig", "Pipeline", "PipelineSettings", "PreprocessConfig",
+    "FaceTracker", "Faces", "FrameResult", "InputError", "ModelConfig", "OutputPolicy", "Pipeline", "PipelineSettings", "PreprocessConfig",
     "SessionLog", "TrackerSettings", "TransformersClassifier", "align_faces", "analyze_video", "annotate", "as_rgb",
     "build_model", "canonical_label", "default_checkpoint", "faces_to_tensor", "load_checkpoint", "load_classifier",
-    "load_image", "load_image_with_notes", "probe_video", "save_checkpoint",
+    "load_image", "load_image_with_notes", "analyze_video_steps", "probe_video", "save_checkpoint",
 ]
 
 
