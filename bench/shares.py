@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.frames import centers_inside, gallery, padded
 from fer import Pipeline
 from fer.session import SHARE_METHODS, expression_shares
 
@@ -45,8 +46,7 @@ def draw_class(mix: dict[str, int], majority: np.ndarray, class_names: tuple[str
 
 def bench_shares(pipeline: Pipeline, data_path: Path, votes_path: Path, trials: int = 30, seed: int = 0) -> dict:
     """Mean absolute error of the chart's 7 shares per synthetic class and share method."""
-    from bench.frames import centers_inside, gallery, padded
-    from training.data import load_fer2013
+    from training.data import load_fer2013  # the training package only when the benchmark runs
 
     if not data_path.exists() or not votes_path.exists():
         return {"skipped": f"{data_path} or {votes_path} not present"}

@@ -42,7 +42,7 @@ def annotate(image: np.ndarray, result: FrameResult, show_labels: bool = True) -
     """
     canvas = np.ascontiguousarray(image).copy()
     labels, confidences = result.faces.top(result.label_names)
-    uncertain = result.uncertain()
+    uncertain = result.uncertain(confidences)
     base_thickness = max(1, round(max(canvas.shape[:2]) / 400))
     font_scale = max(0.4, max(canvas.shape[:2]) / 1400)
     for i, box in enumerate(result.faces.boxes.astype(int)):

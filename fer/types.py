@@ -132,9 +132,15 @@ class FrameResult:
     timings: dict[str, float] = field(default_factory=dict)
     uncertain_below: float = 0.0
 
-    def uncertain(self) -> np.ndarray:
-        """``(N,)`` bool: faces whose top confidence is under :attr:`uncertain_below`."""
-        _, confidences = self.faces.top(self.label_names)
+    def uncertain(self, confidences: np.ndarray | None = None) -> np.ndarray:
+        """``(N,)`` bool: faces whose top confidence is under :attr:`uncertain_below`.
+
+        Args:
+            confidences: the faces' top confidences when the caller already has them from
+                :meth:`Faces.top` (saves computing them again per frame).
+        """
+        if confidences is None:
+            _, confidences = self.faces.top(self.label_names)
         if len(confidences) != len(self.faces):
             return np.zeros(len(self.faces), bool)
         return confidences < self.uncertain_below
@@ -146,7 +152,7 @@ class FrameResult:
         label is more likely wrong than right, and the views mute it.
         """
         labels, confidences = self.faces.top(self.label_names)
-        uncertain = self.uncertain()
+        uncertain = self.uncertain(confidences)
         faces = []
         for i in range(len(self.faces)):
             entry = {
